@@ -1,0 +1,370 @@
+//! Wiring: builds the shared state from the configuration, binds every
+//! listener, serves HTTP, and handles reloads, signals and shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::cli::{CacheKind, Config};
+use crate::exposition::{self, Format};
+use crate::ingest::Shared;
+use crate::listener;
+use crate::mapping::{CacheType, Mapper};
+use crate::parser::ParseOptions;
+use crate::relay::Relay;
+use crate::store::Store;
+use crate::telemetry::StoreFigures;
+
+/// Web settings the handlers read.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    pub telemetry_path: String,
+    pub enable_lifecycle: bool,
+    pub enable_openmetrics: bool,
+}
+
+/// Where the sockets really ended up (port 0 resolved).
+#[derive(Clone, Debug, Default)]
+pub struct Bound {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub unixgram: Vec<PathBuf>,
+    pub unixstream: Vec<PathBuf>,
+    pub http: Vec<SocketAddr>,
+}
+
+pub struct App {
+    pub shared: Arc<Shared>,
+    pub settings: WebSettings,
+    mapping_path: Option<PathBuf>,
+    ready: AtomicBool,
+    stop: Arc<AtomicBool>,
+    shutdown: Notify,
+    udp_inodes: Mutex<Vec<u64>>,
+    bound: Mutex<Bound>,
+}
+
+pub fn load_mapper(path: Option<&PathBuf>) -> anyhow::Result<(Mapper, String)> {
+    match path {
+        None => Ok((Mapper::empty(), String::new())),
+        Some(p) => {
+            let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let mapper = Mapper::from_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((mapper, hex(&Sha256::digest(&text))))
+        }
+    }
+}
+
+/// The parser switches the flags select.
+pub fn parse_options(config: &Config) -> ParseOptions {
+    ParseOptions {
+        dogstatsd_tags: config.parse_dogstatsd_tags,
+        influxdb_tags: config.parse_influxdb_tags,
+        librato_tags: config.parse_librato_tags,
+        signalfx_tags: config.parse_signalfx_tags,
+        container_id_label: config.container_id_label,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl App {
+    pub fn new(config: &Config) -> anyhow::Result<App> {
+        let (mapper, hash) = load_mapper(config.mapping_config.as_ref())?;
+        for w in mapper.warnings() {
+            tracing::warn!(warning = %w, "mapping configuration");
+        }
+        let parse = parse_options(config);
+        let cache_type = match config.cache_type {
+            CacheKind::Lru => CacheType::Lru,
+            CacheKind::Random => CacheType::Random,
+        };
+        let rules = mapper.rules().len();
+        let mut shared = Shared::new(mapper, Store::new(config.set_window), parse, config.cache_size, cache_type);
+        for target in &config.relay_addresses {
+            let stats = shared.telemetry.add_relay(target);
+            let relay = Relay::start(target, config.relay_packet_length, stats)
+                .with_context(|| format!("--statsd.relay.address={target}"))?;
+            shared.relays.push(relay);
+        }
+        let t = &shared.telemetry;
+        t.loaded_mappings.set(rules as i64);
+        t.last_reload_successful.set(1);
+        t.last_reload_success_timestamp.set(unix_now());
+        *t.config_hash.lock() = hash;
+        Ok(App {
+            shared: Arc::new(shared),
+            settings: WebSettings {
+                telemetry_path: config.web_telemetry_path.clone(),
+                enable_lifecycle: config.web_enable_lifecycle,
+                enable_openmetrics: config.web_enable_openmetrics,
+            },
+            mapping_path: config.mapping_config.clone(),
+            ready: AtomicBool::new(false),
+            stop: Arc::new(AtomicBool::new(false)),
+            shutdown: Notify::new(),
+            udp_inodes: Mutex::new(Vec::new()),
+            bound: Mutex::new(Bound::default()),
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn bound(&self) -> Bound {
+        self.bound.lock().clone()
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    /// Re-reads the mapping file. A bad file keeps the running mapping.
+    pub fn reload(&self) -> Result<usize, String> {
+        let t = &self.shared.telemetry;
+        let Some(path) = &self.mapping_path else {
+            t.reloads_success.inc();
+            return Ok(self.shared.mapper().rules().len());
+        };
+        match load_mapper(Some(path)) {
+            Ok((mapper, hash)) => {
+                let n = mapper.rules().len();
+                for w in mapper.warnings() {
+                    tracing::warn!(warning = %w, "mapping configuration");
+                }
+                self.shared.set_mapper(mapper);
+                t.reloads_success.inc();
+                t.loaded_mappings.set(n as i64);
+                t.last_reload_successful.set(1);
+                t.last_reload_success_timestamp.set(unix_now());
+                *t.config_hash.lock() = hash;
+                tracing::info!(file = %path.display(), mappings = n, "mapping configuration reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                t.reloads_failure.inc();
+                t.last_reload_successful.set(0);
+                tracing::error!(error = %e, "mapping reload failed; keeping the running configuration");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Builds the `/metrics` body: a snapshot under a short lock, then
+    /// sorting and formatting without it.
+    pub fn render_metrics(&self, format: Format) -> String {
+        let start = Instant::now();
+        let t = &self.shared.telemetry;
+        t.udp_kernel_drops
+            .store(listener::kernel_udp_drops(&self.udp_inodes.lock()), Ordering::Relaxed);
+        let (mut families, figures) = {
+            let mut store = self.shared.store.lock();
+            let fams = store.snapshot(Instant::now());
+            let mut by_type = HashMap::new();
+            let per_family = store
+                .series_per_family()
+                .into_iter()
+                .map(|(name, kind, n)| {
+                    *by_type.entry(kind).or_insert(0) += 1;
+                    (name, n)
+                })
+                .collect();
+            (
+                fams,
+                StoreFigures {
+                    per_family,
+                    families_by_type: by_type,
+                },
+            )
+        };
+        families.extend(t.families(&figures));
+        exposition::sort_families(&mut families);
+        let out = exposition::render(&families, format);
+        t.scrape_duration_seconds.set(start.elapsed().as_secs_f64());
+        out
+    }
+
+    pub fn landing_page(&self) -> String {
+        let b = self.bound();
+        let mapper = self.shared.mapper();
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let mut listeners = String::new();
+        for a in &b.udp {
+            listeners.push_str(&format!("<li>StatsD UDP {a}</li>"));
+        }
+        for a in &b.tcp {
+            listeners.push_str(&format!("<li>StatsD TCP {a}</li>"));
+        }
+        for p in &b.unixgram {
+            listeners.push_str(&format!("<li>StatsD Unix datagram {}</li>", esc(&p.display().to_string())));
+        }
+        for p in &b.unixstream {
+            listeners.push_str(&format!("<li>StatsD Unix stream {}</li>", esc(&p.display().to_string())));
+        }
+        let mapping = match &self.mapping_path {
+            Some(p) => format!(
+                "{} ({} rules, sha256 {})",
+                esc(&p.display().to_string()),
+                mapper.rules().len(),
+                self.shared.telemetry.config_hash.lock()
+            ),
+            None => "none (names are escaped as statsd_exporter escapes them)".to_string(),
+        };
+        let path = esc(&self.settings.telemetry_path);
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>airflow-statsd-exporter</title></head>\
+<body><h1>airflow-statsd-exporter {version}</h1>\
+<p>StatsD to Prometheus for Apache Airflow; a drop-in for prometheus/statsd_exporter.</p>\
+<ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
+<li><a href=\"/-/ready\">Readiness</a></li></ul>\
+<h2>Listeners</h2><ul>{listeners}</ul><h2>Mapping</h2><p>{mapping}</p></body></html>\n",
+            version = env!("CARGO_PKG_VERSION"),
+        )
+    }
+}
+
+/// A started exporter: every socket bound, every task running.
+pub struct Running {
+    pub app: Arc<App>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn bound(&self) -> Bound {
+        self.app.bound()
+    }
+
+    /// Waits for `/-/quit` (or `request_shutdown`).
+    pub async fn wait_for_quit(&self) {
+        self.app.shutdown.notified().await;
+    }
+
+    /// Stops the datagram readers and waits for them to drain their sockets' current read.
+    pub fn stop(self) {
+        self.app.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds everything and starts serving. Must run inside a tokio runtime.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    if config.web_config_file.is_some() {
+        anyhow::bail!(
+            "--web.config.file (TLS and basic auth) is not supported yet; refusing to serve metrics without the protection it asks for"
+        );
+    }
+    let app = Arc::new(App::new(config)?);
+    let shared = app.shared.clone();
+    let mut bound = Bound::default();
+    let mut threads = Vec::new();
+
+    if let Some(addr) = &config.statsd_listen_udp {
+        let l = listener::bind_udp(addr, config.read_buffer).with_context(|| format!("--statsd.listen-udp={addr}"))?;
+        bound.udp.push(l.local_addr);
+        app.udp_inodes.lock().push(l.inode);
+        shared
+            .telemetry
+            .receive_buffer_bytes
+            .lock()
+            .push((format!("udp {}", l.local_addr), l.receive_buffer as f64));
+        if config.read_buffer > 0 && l.receive_buffer < config.read_buffer {
+            tracing::warn!(
+                requested = config.read_buffer,
+                granted = l.receive_buffer,
+                "the kernel capped the UDP receive buffer; raise net.core.rmem_max"
+            );
+        }
+        threads.push(listener::spawn_udp(l, shared.clone(), app.stop.clone())?);
+    }
+    if let Some(path) = &config.statsd_listen_unixgram {
+        let l = listener::bind_unixgram(path, config.statsd_unixsocket_mode, config.read_buffer)
+            .with_context(|| format!("--statsd.listen-unixgram={}", path.display()))?;
+        bound.unixgram.push(path.clone());
+        threads.push(listener::spawn_unixgram(l, shared.clone(), app.stop.clone())?);
+    }
+    let streams = listener::StreamContext::new(shared.clone(), config.tcp_max_connections, config.max_line_length);
+    if let Some(addr) = &config.statsd_listen_tcp {
+        let l = listener::bind_tcp(addr).with_context(|| format!("--statsd.listen-tcp={addr}"))?;
+        bound.tcp.push(l.local_addr()?);
+        tokio::spawn(listener::serve_tcp(tokio::net::TcpListener::from_std(l)?, streams.clone()));
+    }
+    if let Some(path) = &config.statsd_listen_unixstream {
+        let l = listener::bind_unixstream(path, config.statsd_unixsocket_mode)
+            .with_context(|| format!("--statsd.listen-unixstream={}", path.display()))?;
+        bound.unixstream.push(path.clone());
+        tokio::spawn(listener::serve_unixstream(tokio::net::UnixListener::from_std(l)?, streams));
+    }
+    for addr in &config.web_listen_addresses {
+        let l = listener::bind_tcp(addr).with_context(|| format!("--web.listen-address={addr}"))?;
+        bound.http.push(l.local_addr()?);
+        let l = tokio::net::TcpListener::from_std(l)?;
+        let router = crate::http::router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+    }
+    *app.bound.lock() = bound.clone();
+
+    // TTL sweep, once a second as in statsd_exporter.
+    let sweeper = shared.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let sweep = sweeper.store.lock().sweep(Instant::now());
+            sweeper.telemetry.series_expired.inc_by(sweep.series_expired as u64);
+        }
+    });
+    app.ready.store(true, Ordering::Release);
+    tracing::info!(
+        udp = ?bound.udp, tcp = ?bound.tcp, unixgram = ?bound.unixgram,
+        unixstream = ?bound.unixstream, web = ?bound.http,
+        mappings = app.shared.mapper().rules().len(),
+        "airflow-statsd-exporter ready"
+    );
+    Ok(Running { app, threads })
+}
+
+/// Runs until SIGTERM/SIGINT or `/-/quit`; SIGHUP reloads the mapping.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let running = start(&config).await?;
+    let app = running.app.clone();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let app = app.clone();
+                let _ = tokio::task::spawn_blocking(move || app.reload()).await;
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = running.wait_for_quit() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    tokio::task::spawn_blocking(move || running.stop()).await?;
+    Ok(())
+}

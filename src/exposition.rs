@@ -1,0 +1,437 @@
+//! Text exposition: Prometheus text format 0.0.4 (the default, byte-for-byte
+//! what client_golang writes for the same families) and OpenMetrics 1.0 (only
+//! when negotiated and enabled). Works on snapshots, never under a lock.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE_OPENMETRICS: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => CONTENT_TYPE_TEXT,
+            Format::OpenMetrics => CONTENT_TYPE_OPENMETRICS,
+        }
+    }
+
+    /// Picks the format from an `Accept` header: OpenMetrics only when the
+    /// client prefers it and it is enabled, otherwise text 0.0.4.
+    pub fn negotiate(accept: Option<&str>, openmetrics_enabled: bool) -> Format {
+        if !openmetrics_enabled {
+            return Format::Text;
+        }
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut best = (Format::Text, -1.0f32);
+        for part in accept.split(',') {
+            let mut fields = part.split(';').map(str::trim);
+            let media = fields.next().unwrap_or("");
+            let mut q = 1.0f32;
+            let mut version = None;
+            for p in fields {
+                if let Some(v) = p.strip_prefix("q=") {
+                    q = v.parse().unwrap_or(0.0);
+                } else if let Some(v) = p.strip_prefix("version=") {
+                    version = Some(v);
+                }
+            }
+            let fmt = match media {
+                "application/openmetrics-text" if matches!(version, None | Some("1.0.0")) => {
+                    Format::OpenMetrics
+                }
+                "text/plain" | "*/*" | "text/*" => Format::Text,
+                _ => continue,
+            };
+            if q > best.1 {
+                best = (fmt, q);
+            }
+        }
+        best.0
+    }
+}
+
+/// Formats a float exactly as Go's `strconv.FormatFloat(f, 'g', -1, 64)`,
+/// which the Prometheus text encoder uses: shortest round-trip digits, and
+/// exponent form when the decimal exponent is < -4 or >= 6 (Go's "shortest"
+/// precision rule), with at least two exponent digits (`1e+06`).
+pub fn write_float(out: &mut String, f: f64) {
+    if f.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    if f == 0.0 {
+        // Go prints -0 as "-0"; client_golang special-cases only +0 → "0".
+        out.push_str(if f.is_sign_negative() { "-0" } else { "0" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "1.234567e6".
+    let mut buf = String::with_capacity(24);
+    let _ = write!(buf, "{:e}", f);
+    let (mantissa, exp) = buf.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let nd = digits.len() as i32;
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if nd > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let _ = write!(out, "{:02}", exp.abs());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = (exp + 1) as usize;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+}
+
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_help(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// client_golang's MetricSorter: fewer labels first, then label values in
+/// label-name order.
+fn series_order(a: &SeriesSnapshot, b: &SeriesSnapshot) -> Ordering {
+    a.labels.len().cmp(&b.labels.len()).then_with(|| {
+        for ((_, va), (_, vb)) in a.labels.iter().zip(b.labels.iter()) {
+            match va.cmp(vb) {
+                Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        Ordering::Equal
+    })
+}
+
+/// Sorts families by name and series the way client_golang's Gather does.
+pub fn sort_families(families: &mut [FamilySnapshot]) {
+    families.sort_by(|a, b| a.name.cmp(&b.name));
+    for f in families.iter_mut() {
+        f.series.sort_by(series_order);
+    }
+}
+
+fn write_labels(out: &mut String, s: &SeriesSnapshot, extra: Option<(&str, f64)>) {
+    if s.labels.is_empty() && extra.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (k, v) in s.labels.iter() {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
+    }
+    if let Some((k, v)) = extra {
+        if !first {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        write_float(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    s: &SeriesSnapshot,
+    extra: Option<(&str, f64)>,
+    value: f64,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    write_labels(out, s, extra);
+    out.push(' ');
+    write_float(out, value);
+    out.push('\n');
+}
+
+/// Renders sorted families. In OpenMetrics, counter samples get `_total`
+/// (the family name drops it), which is why it is opt-in.
+pub fn render(families: &[FamilySnapshot], format: Format) -> String {
+    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.series.len() * 96).sum());
+    for f in families {
+        if f.series.is_empty() {
+            continue;
+        }
+        let (family_name, sample_suffix) = match (format, f.kind) {
+            (Format::OpenMetrics, FamilyType::Counter) => match f.name.strip_suffix("_total") {
+                Some(base) => (base, "_total"),
+                None => (f.name.as_str(), "_total"),
+            },
+            _ => (f.name.as_str(), ""),
+        };
+        out.push_str("# HELP ");
+        out.push_str(family_name);
+        out.push(' ');
+        escape_help(&mut out, &f.help);
+        out.push_str("\n# TYPE ");
+        out.push_str(family_name);
+        out.push(' ');
+        out.push_str(f.kind.as_str());
+        out.push('\n');
+        for s in &f.series {
+            match &s.value {
+                SnapValue::Single(v) => write_sample(&mut out, family_name, sample_suffix, s, None, *v),
+                SnapValue::Histogram {
+                    buckets,
+                    counts,
+                    sum,
+                    count,
+                } => {
+                    let mut cumulative = 0.0;
+                    for (i, ub) in buckets.iter().enumerate() {
+                        cumulative += counts[i];
+                        write_sample(&mut out, family_name, "_bucket", s, Some(("le", *ub)), cumulative);
+                    }
+                    write_sample(&mut out, family_name, "_bucket", s, Some(("le", f64::INFINITY)), *count);
+                    write_sample(&mut out, family_name, "_sum", s, None, *sum);
+                    write_sample(&mut out, family_name, "_count", s, None, *count);
+                }
+                SnapValue::Summary {
+                    quantiles,
+                    values,
+                    sum,
+                    count,
+                } => {
+                    for (q, v) in quantiles.iter().zip(values) {
+                        write_sample(&mut out, family_name, "", s, Some(("quantile", *q)), *v);
+                    }
+                    write_sample(&mut out, family_name, "_sum", s, None, *sum);
+                    write_sample(&mut out, family_name, "_count", s, None, *count);
+                }
+            }
+        }
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn f(v: f64) -> String {
+        let mut s = String::new();
+        write_float(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn go_float_cases() {
+        // Expected strings are Go's strconv.FormatFloat(v, 'g', -1, 64).
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (0.5, "0.5"),
+            (0.005, "0.005"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1e6, "1e+06"),
+            (1e21, "1e+21"),
+            (2.5, "2.5"),
+            (10.0, "10"),
+            (100.0, "100"),
+            (3.14159, "3.14159"),
+            (0.016128083, "0.016128083"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (-0.25, "-0.25"),
+            (1e-300, "1e-300"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(f(*v), *want, "value {v:e}");
+        }
+    }
+
+    fn fam(name: &str, kind: FamilyType, series: Vec<(Vec<(&str, &str)>, SnapValue)>) -> FamilySnapshot {
+        FamilySnapshot {
+            name: name.into(),
+            help: "Metric autogenerated by statsd_exporter.".into(),
+            kind,
+            series: series
+                .into_iter()
+                .map(|(l, value)| SeriesSnapshot {
+                    labels: l.into_iter().map(|(k, v)| (k.into(), v.into())).collect::<Vec<_>>().into(),
+                    value,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn golden_text_format() {
+        let mut fams = vec![
+            fam(
+                "airflow_pool_open_slots",
+                FamilyType::Gauge,
+                vec![
+                    (vec![("pool", "z_pool")], SnapValue::Single(3.0)),
+                    (vec![("pool", "default_pool")], SnapValue::Single(128.0)),
+                ],
+            ),
+            fam(
+                "a_timer",
+                FamilyType::Summary,
+                vec![(
+                    vec![("x", "q\"uote\\back\nline")],
+                    SnapValue::Summary {
+                        quantiles: Arc::from(vec![0.5, 0.9]),
+                        values: vec![0.25, f64::NAN],
+                        sum: 1.5,
+                        count: 3.0,
+                    },
+                )],
+            ),
+            fam(
+                "h",
+                FamilyType::Histogram,
+                vec![(
+                    vec![],
+                    SnapValue::Histogram {
+                        buckets: Arc::from(vec![0.005, 1.0]),
+                        counts: vec![1.0, 0.0, 2.0],
+                        sum: 7.5,
+                        count: 3.0,
+                    },
+                )],
+            ),
+        ];
+        sort_families(&mut fams);
+        let got = render(&fams, Format::Text);
+        let want = r#"# HELP a_timer Metric autogenerated by statsd_exporter.
+# TYPE a_timer summary
+a_timer{x="q\"uote\\back\nline",quantile="0.5"} 0.25
+a_timer{x="q\"uote\\back\nline",quantile="0.9"} NaN
+a_timer_sum{x="q\"uote\\back\nline"} 1.5
+a_timer_count{x="q\"uote\\back\nline"} 3
+# HELP airflow_pool_open_slots Metric autogenerated by statsd_exporter.
+# TYPE airflow_pool_open_slots gauge
+airflow_pool_open_slots{pool="default_pool"} 128
+airflow_pool_open_slots{pool="z_pool"} 3
+# HELP h Metric autogenerated by statsd_exporter.
+# TYPE h histogram
+h_bucket{le="0.005"} 1
+h_bucket{le="1"} 1
+h_bucket{le="+Inf"} 3
+h_sum 7.5
+h_count 3
+"#;
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn openmetrics_counters_get_total() {
+        let fams = vec![
+            fam("jobs", FamilyType::Counter, vec![(vec![], SnapValue::Single(2.0))]),
+            fam("x_total", FamilyType::Counter, vec![(vec![], SnapValue::Single(1.0))]),
+        ];
+        let got = render(&fams, Format::OpenMetrics);
+        assert!(got.contains("# TYPE jobs counter\njobs_total 2\n"), "{got}");
+        assert!(got.contains("# TYPE x counter\nx_total 1\n"), "{got}");
+        assert!(got.ends_with("# EOF\n"));
+        let text = render(&fams, Format::Text);
+        assert!(text.contains("# TYPE jobs counter\njobs 2\n"));
+    }
+
+    #[test]
+    fn series_sort_like_client_golang() {
+        let mut fams = vec![fam(
+            "m",
+            FamilyType::Gauge,
+            vec![
+                (vec![("a", "2"), ("b", "1")], SnapValue::Single(1.0)),
+                (vec![("a", "10")], SnapValue::Single(1.0)),
+                (vec![("a", "1"), ("b", "9")], SnapValue::Single(1.0)),
+            ],
+        )];
+        sort_families(&mut fams);
+        let order: Vec<String> = fams[0].series.iter().map(|s| s.labels[0].1.to_string()).collect();
+        assert_eq!(order, vec!["10", "1", "2"]);
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(Format::negotiate(None, true), Format::Text);
+        let om = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(Format::negotiate(Some(om), true), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some(om), false), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=0.0.1"), true),
+            Format::Text
+        );
+    }
+}

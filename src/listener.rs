@@ -1,0 +1,401 @@
+//! Sockets: UDP and Unix datagram readers on their own threads (a blocking
+//! `recv` loop is the cheapest way to drain a datagram socket), TCP and Unix
+//! stream connections on tokio with a connection limit and bounded lines.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Semaphore;
+
+use crate::ingest::{Ingester, Shared};
+
+/// Largest datagram we accept (the UDP maximum); longer ones are truncated by
+/// the kernel and their last line fails to parse, which is counted.
+const MAX_DATAGRAM: usize = 65_535;
+/// Receive buffer requested when `--statsd.read-buffer` is 0. The kernel caps
+/// it at net.core.rmem_max unless we may force it; the granted size is exported.
+pub const DEFAULT_READ_BUFFER: usize = 8 << 20;
+/// How often blocked readers wake up to notice shutdown.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Resolves a Go-style listen address: `:9125` means every interface.
+pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Some(port) = addr.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad port in {addr:?}")))?;
+        return Ok(vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
+        ]);
+    }
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?} resolves to nothing")));
+    }
+    Ok(addrs)
+}
+
+/// Binds the first address that works; for `[::]` asks for dual-stack so
+/// `:9125` serves IPv4 too, and falls back to 0.0.0.0 where IPv6 is off.
+fn bind_first<T>(addr: &str, mut bind: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {
+    let mut last = None;
+    for a in resolve(addr)? {
+        match bind(a) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no address")))
+}
+
+fn udp_socket(a: SocketAddr, read_buffer: usize, reuse_port: bool) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(a), Type::DGRAM, Some(Protocol::UDP))?;
+    if a.is_ipv6() {
+        let _ = s.set_only_v6(false);
+    }
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    set_receive_buffer(&s, read_buffer);
+    s.bind(&a.into())?;
+    Ok(s)
+}
+
+/// Requests a receive buffer; root may exceed rmem_max with SO_RCVBUFFORCE.
+fn set_receive_buffer(s: &Socket, read_buffer: usize) {
+    let want = if read_buffer == 0 { DEFAULT_READ_BUFFER } else { read_buffer };
+    if force_receive_buffer(s, want).is_err() {
+        let _ = s.set_recv_buffer_size(want);
+    }
+}
+
+fn force_receive_buffer(s: &Socket, bytes: usize) -> io::Result<()> {
+    nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::RcvBufForce, &bytes).map_err(io::Error::from)
+}
+
+/// A bound UDP listener and what the kernel granted it.
+pub struct UdpListener {
+    pub socket: UdpSocket,
+    pub local_addr: SocketAddr,
+    pub receive_buffer: usize,
+    pub inode: u64,
+}
+
+pub fn bind_udp(addr: &str, read_buffer: usize) -> io::Result<UdpListener> {
+    let s = bind_first(addr, |a| udp_socket(a, read_buffer, false))?;
+    let receive_buffer = s.recv_buffer_size().unwrap_or(0);
+    let socket: UdpSocket = s.into();
+    socket.set_read_timeout(Some(POLL))?;
+    let local_addr = socket.local_addr()?;
+    let inode = socket_inode(&socket);
+    Ok(UdpListener {
+        socket,
+        local_addr,
+        receive_buffer,
+        inode,
+    })
+}
+
+fn socket_inode(s: &impl std::os::fd::AsFd) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::File::from(s.as_fd().try_clone_to_owned().expect("dup"))
+        .metadata()
+        .map(|m| m.ino())
+        .unwrap_or(0)
+}
+
+/// Sums the kernel's per-socket drop counters (`/proc/net/udp{,6}`, last
+/// column) for the given socket inodes.
+pub fn kernel_udp_drops(inodes: &[u64]) -> u64 {
+    let mut total = 0;
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 13 {
+                continue;
+            }
+            if let (Ok(inode), Ok(drops)) = (f[9].parse::<u64>(), f[12].parse::<u64>()) {
+                if inodes.contains(&inode) {
+                    total += drops;
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Reads datagrams until `stop` is set.
+pub fn spawn_udp(listener: UdpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("udp".into())
+        .spawn(move || {
+            let mut ingester = shared.ingester();
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            while !stop.load(Ordering::Relaxed) {
+                match listener.socket.recv(&mut buf) {
+                    Ok(n) => {
+                        shared.telemetry.udp_packets.inc();
+                        ingester.ingest(&buf[..n], Instant::now());
+                    }
+                    Err(e) if is_timeout(&e) => {}
+                    Err(e) => {
+                        // Transient (e.g. ICMP-induced) errors must not end the listener.
+                        tracing::debug!(error = %e, "udp receive error");
+                    }
+                }
+            }
+        })
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
+
+/// Removes a leftover socket file nobody listens on (e.g. after a crash), so
+/// a restart in the same volume works. Anything else at that path is an error.
+fn clear_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let alive = std::os::unix::net::UnixStream::connect(path).is_ok()
+                || UnixDatagram::unbound().and_then(|s| s.connect(path)).is_ok();
+            if alive {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another process", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+pub struct UnixgramListener {
+    pub socket: UnixDatagram,
+    pub path: PathBuf,
+}
+
+pub fn bind_unixgram(path: &Path, mode: u32, read_buffer: usize) -> io::Result<UnixgramListener> {
+    clear_stale_socket(path)?;
+    let socket = UnixDatagram::bind(path)?;
+    chmod(path, mode)?;
+    set_receive_buffer(&socket2::SockRef::from(&socket), read_buffer);
+    socket.set_read_timeout(Some(POLL))?;
+    Ok(UnixgramListener {
+        socket,
+        path: path.to_path_buf(),
+    })
+}
+
+pub fn spawn_unixgram(
+    listener: UnixgramListener,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("unixgram".into())
+        .spawn(move || {
+            let mut ingester = shared.ingester();
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            while !stop.load(Ordering::Relaxed) {
+                match listener.socket.recv(&mut buf) {
+                    Ok(n) => {
+                        shared.telemetry.unixgram_packets.inc();
+                        ingester.ingest(&buf[..n], Instant::now());
+                    }
+                    Err(e) if is_timeout(&e) => {}
+                    Err(e) => tracing::debug!(error = %e, "unixgram receive error"),
+                }
+            }
+            let _ = std::fs::remove_file(&listener.path);
+        })
+}
+
+/// Everything stream connections share: one ingester (stream traffic is
+/// light next to UDP) and the connection limit.
+#[derive(Clone)]
+pub struct StreamContext {
+    pub shared: Arc<Shared>,
+    ingester: Arc<Mutex<Ingester>>,
+    permits: Arc<Semaphore>,
+    max_line: usize,
+}
+
+impl StreamContext {
+    pub fn new(shared: Arc<Shared>, max_connections: usize, max_line: usize) -> Self {
+        StreamContext {
+            ingester: Arc::new(Mutex::new(shared.ingester())),
+            shared,
+            permits: Arc::new(Semaphore::new(max_connections.max(1))),
+            max_line: max_line.max(16),
+        }
+    }
+
+    /// Serves one connection if a slot is free, else counts and drops it.
+    fn accept<S: AsyncRead + Unpin + Send + 'static>(&self, stream: S) {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.shared.telemetry.stream_connections_rejected.inc();
+            return;
+        };
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            ctx.serve(stream).await;
+            drop(permit);
+        });
+    }
+
+    /// Reads newline-delimited lines. A line longer than `max_line` is
+    /// discarded up to its newline and counted; the connection stays open
+    /// (statsd_exporter closes it, losing what follows).
+    async fn serve<S: AsyncRead + Unpin>(&self, mut stream: S) {
+        let t = &self.shared.telemetry;
+        let mut buf: Vec<u8> = Vec::with_capacity(8192);
+        let mut chunk = vec![0u8; 16384];
+        let mut skipping = false;
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "stream read error");
+                    t.tcp_connection_errors.inc();
+                    break;
+                }
+            };
+            let mut data = &chunk[..n];
+            if skipping {
+                match data.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        skipping = false;
+                        data = &data[i + 1..];
+                    }
+                    None => continue,
+                }
+            }
+            buf.extend_from_slice(data);
+            if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
+                self.ingester.lock().ingest(&buf[..last_nl], Instant::now());
+                buf.drain(..=last_nl);
+            }
+            if buf.len() > self.max_line {
+                t.tcp_too_long_lines.inc();
+                buf.clear();
+                skipping = true;
+            }
+        }
+        if !buf.is_empty() && !skipping {
+            // A last line without a newline still counts, as in statsd_exporter.
+            self.ingester.lock().ingest(&buf, Instant::now());
+        }
+    }
+}
+
+pub fn bind_tcp(addr: &str) -> io::Result<std::net::TcpListener> {
+    bind_first(addr, |a| {
+        let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+        if a.is_ipv6() {
+            let _ = s.set_only_v6(false);
+        }
+        s.set_reuse_address(true)?;
+        s.bind(&a.into())?;
+        s.listen(1024)?;
+        s.set_nonblocking(true)?;
+        Ok(s.into())
+    })
+}
+
+pub async fn serve_tcp(listener: tokio::net::TcpListener, ctx: StreamContext) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                ctx.shared.telemetry.tcp_connections.inc();
+                let _ = stream.set_nodelay(true);
+                ctx.accept(stream);
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of exiting (statsd_exporter exits).
+                ctx.shared.telemetry.tcp_connection_errors.inc();
+                tracing::warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+pub fn bind_unixstream(path: &Path, mode: u32) -> io::Result<std::os::unix::net::UnixListener> {
+    clear_stale_socket(path)?;
+    let l = std::os::unix::net::UnixListener::bind(path)?;
+    chmod(path, mode)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+pub async fn serve_unixstream(listener: tokio::net::UnixListener, ctx: StreamContext) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                ctx.shared.telemetry.unixstream_connections.inc();
+                ctx.accept(stream);
+            }
+            Err(e) => {
+                ctx.shared.telemetry.tcp_connection_errors.inc();
+                tracing::warn!(error = %e, "unix stream accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_addresses() {
+        let a = resolve(":9125").unwrap();
+        assert_eq!(a[0].port(), 9125);
+        assert!(a[0].ip().is_unspecified() && a[1].ip().is_unspecified());
+        assert_eq!(resolve("127.0.0.1:1").unwrap()[0].to_string(), "127.0.0.1:1");
+        assert!(resolve(":notaport").is_err());
+    }
+
+    #[test]
+    fn stale_socket_files_are_replaced_but_live_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sock");
+        {
+            let _dead = UnixDatagram::bind(&p).unwrap();
+        }
+        assert!(p.exists());
+        let live = bind_unixgram(&p, 0o755, 0).expect("stale file replaced");
+        assert!(bind_unixgram(&p, 0o755, 0).is_err(), "live socket must not be stolen");
+        drop(live);
+        let other = dir.path().join("plain");
+        std::fs::write(&other, b"x").unwrap();
+        assert!(bind_unixgram(&other, 0o755, 0).is_err());
+    }
+}
