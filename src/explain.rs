@@ -13,7 +13,10 @@ use crate::parser::{parse_line, split_lines, ParseOptions};
 use crate::store::Store;
 
 fn describe_rule(r: &Rule, source: &str) -> String {
-    format!("rule #{} ({}:{}, match {:?})", r.index, source, r.line, r.match_text)
+    format!(
+        "rule #{} ({}:{}, match {:?})",
+        r.index, source, r.line, r.match_text
+    )
 }
 
 /// Explains every line; returns the report text.
@@ -26,7 +29,11 @@ pub fn explain(mapper: Mapper, source: &str, parse: ParseOptions, lines: &[Strin
             let mut samples = Vec::new();
             let stats = parse_line(raw, &parse, &mut samples);
             for e in &stats.errors {
-                let _ = writeln!(out, "  rejected: {} (counted in statsd_exporter_sample_errors_total)", e.reason());
+                let _ = writeln!(
+                    out,
+                    "  rejected: {} (counted in statsd_exporter_sample_errors_total)",
+                    e.reason()
+                );
             }
             for s in &samples {
                 let kind = s.value.kind();
@@ -39,7 +46,11 @@ pub fn explain(mapper: Mapper, source: &str, parse: ParseOptions, lines: &[Strin
                         let _ = writeln!(out, "  dropped by {}", describe_rule(&rule, source));
                     }
                     MapOutcome::EmptyName { rule } => {
-                        let _ = writeln!(out, "  dropped: {} expands to an empty name", describe_rule(&rule, source));
+                        let _ = writeln!(
+                            out,
+                            "  dropped: {} expands to an empty name",
+                            describe_rule(&rule, source)
+                        );
                     }
                     MapOutcome::Unmapped => {
                         let _ = writeln!(out, "  unmapped: no rule matched; the name is escaped");
@@ -51,7 +62,7 @@ pub fn explain(mapper: Mapper, source: &str, parse: ParseOptions, lines: &[Strin
         let shared = Arc::new(Shared::new(
             mapper.clone(),
             Store::new(std::time::Duration::from_secs(60)),
-            parse.clone(),
+            parse,
             0,
             CacheType::Lru,
         ));
@@ -63,10 +74,17 @@ pub fn explain(mapper: Mapper, source: &str, parse: ParseOptions, lines: &[Strin
         if series.is_empty() {
             let t = &shared.telemetry;
             let why = [
-                (t.event_error(crate::telemetry::EventError::IllegalNegativeCounter).get(), "negative counter increment (dropped, as statsd_exporter does)"),
+                (
+                    t.event_error(crate::telemetry::EventError::IllegalNegativeCounter)
+                        .get(),
+                    "negative counter increment (dropped, as statsd_exporter does)",
+                ),
                 (t.actions_drop.get(), "dropped by a drop rule"),
             ];
-            let reason = why.iter().find(|(n, _)| *n > 0).map_or("no series", |(_, w)| w);
+            let reason = why
+                .iter()
+                .find(|(n, _)| *n > 0)
+                .map_or("no series", |(_, w)| w);
             let _ = writeln!(out, "  result: {reason}");
         } else {
             for f in &fams {

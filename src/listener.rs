@@ -31,9 +31,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// Resolves a Go-style listen address: `:9125` means every interface.
 pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
     if let Some(port) = addr.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad port in {addr:?}")))?;
+        let port: u16 = port.parse().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("bad port in {addr:?}"))
+        })?;
         return Ok(vec![
             SocketAddr::from(([0u16; 8], port)),
             SocketAddr::from(([0u8; 4], port)),
@@ -41,7 +41,10 @@ pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
     }
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?} resolves to nothing")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr:?} resolves to nothing"),
+        ));
     }
     Ok(addrs)
 }
@@ -74,14 +77,19 @@ fn udp_socket(a: SocketAddr, read_buffer: usize, reuse_port: bool) -> io::Result
 
 /// Requests a receive buffer; root may exceed rmem_max with SO_RCVBUFFORCE.
 fn set_receive_buffer(s: &Socket, read_buffer: usize) {
-    let want = if read_buffer == 0 { DEFAULT_READ_BUFFER } else { read_buffer };
+    let want = if read_buffer == 0 {
+        DEFAULT_READ_BUFFER
+    } else {
+        read_buffer
+    };
     if force_receive_buffer(s, want).is_err() {
         let _ = s.set_recv_buffer_size(want);
     }
 }
 
 fn force_receive_buffer(s: &Socket, bytes: usize) -> io::Result<()> {
-    nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::RcvBufForce, &bytes).map_err(io::Error::from)
+    nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::RcvBufForce, &bytes)
+        .map_err(io::Error::from)
 }
 
 /// A bound UDP listener and what the kernel granted it.
@@ -139,7 +147,11 @@ pub fn kernel_udp_drops(inodes: &[u64]) -> u64 {
 }
 
 /// Reads datagrams until `stop` is set.
-pub fn spawn_udp(listener: UdpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+pub fn spawn_udp(
+    listener: UdpListener,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("udp".into())
         .spawn(move || {
@@ -162,7 +174,10 @@ pub fn spawn_udp(listener: UdpListener, shared: Arc<Shared>, stop: Arc<AtomicBoo
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// Removes a leftover socket file nobody listens on (e.g. after a crash), so
@@ -172,7 +187,9 @@ fn clear_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             let alive = std::os::unix::net::UnixStream::connect(path).is_ok()
-                || UnixDatagram::unbound().and_then(|s| s.connect(path)).is_ok();
+                || UnixDatagram::unbound()
+                    .and_then(|s| s.connect(path))
+                    .is_ok();
             if alive {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
@@ -274,6 +291,7 @@ impl StreamContext {
     async fn serve<S: AsyncRead + Unpin>(&self, mut stream: S) {
         let t = &self.shared.telemetry;
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
+        let mut batch: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
         let mut skipping = false;
         loop {
@@ -297,9 +315,21 @@ impl StreamContext {
                 }
             }
             buf.extend_from_slice(data);
-            if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
-                self.ingester.lock().ingest(&buf[..last_nl], Instant::now());
-                buf.drain(..=last_nl);
+            let mut start = 0;
+            while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
+                let line = &buf[start..start + i];
+                if line.len() > self.max_line {
+                    t.tcp_too_long_lines.inc();
+                } else {
+                    batch.extend_from_slice(line);
+                    batch.push(b'\n');
+                }
+                start += i + 1;
+            }
+            buf.drain(..start);
+            if !batch.is_empty() {
+                self.ingester.lock().ingest(&batch, Instant::now());
+                batch.clear();
             }
             if buf.len() > self.max_line {
                 t.tcp_too_long_lines.inc();
@@ -379,7 +409,10 @@ mod tests {
         let a = resolve(":9125").unwrap();
         assert_eq!(a[0].port(), 9125);
         assert!(a[0].ip().is_unspecified() && a[1].ip().is_unspecified());
-        assert_eq!(resolve("127.0.0.1:1").unwrap()[0].to_string(), "127.0.0.1:1");
+        assert_eq!(
+            resolve("127.0.0.1:1").unwrap()[0].to_string(),
+            "127.0.0.1:1"
+        );
         assert!(resolve(":notaport").is_err());
     }
 
@@ -392,7 +425,10 @@ mod tests {
         }
         assert!(p.exists());
         let live = bind_unixgram(&p, 0o755, 0).expect("stale file replaced");
-        assert!(bind_unixgram(&p, 0o755, 0).is_err(), "live socket must not be stolen");
+        assert!(
+            bind_unixgram(&p, 0o755, 0).is_err(),
+            "live socket must not be stolen"
+        );
         drop(live);
         let other = dir.path().join("plain");
         std::fs::write(&other, b"x").unwrap();

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what it needs
+# (Debian's `prometheus` package for promtool, the musl target, PyYAML), then
+# formatting, lints, unit/integration tests, and the end-to-end checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return
+  step "installing promtool (Debian package prometheus)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # The package starts a server on :9090 where systemd runs; we only want the binaries.
+  as_root systemctl stop prometheus >/dev/null 2>&1 || true
+}
+
+ensure_python_yaml() {
+  python3 -c 'import yaml' 2>/dev/null && return
+  step "installing PyYAML"
+  python3 -m pip install --quiet pyyaml
+}
+
+ensure_promtool
+ensure_python_yaml
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "cargo test"
+cargo test --all-targets
+
+step "release build"
+cargo build --release --quiet
+BIN="$PWD/target/release/airflow-statsd-exporter"
+
+step "end-to-end: real binary, real sockets, promtool"
+bash tests/e2e/run.sh "$BIN"
+
+if [ -f tests/compat/run_compat.py ]; then
+  step "compatibility: same series as statsd_exporter (independent model) on the real Airflow corpus"
+  python3 tests/compat/run_compat.py "$BIN"
+fi
+
+step "all tests passed"

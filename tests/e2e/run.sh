@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# End-to-end checks of the release binary over real loopback sockets:
+# replay real Airflow traffic, scrape, and let promtool parse and lint the
+# scrape; --check-config; explain; the README's no-flag run on default ports.
+set -euo pipefail
+BIN=${1:?usage: run.sh BINARY}
+cd "$(dirname "$0")/../.."
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+PASSED=0
+ok() { echo "ok: $*"; PASSED=$((PASSED + 1)); }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Polls a URL until it answers 200 (deadline in seconds).
+wait_http() {
+  local url=$1 deadline=$((SECONDS + ${2:-10}))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "$url did not answer in time"
+    sleep 0.05
+  done
+}
+
+# Polls /metrics until `sample` equals `want`.
+wait_sample() {
+  local url=$1 sample=$2 want=$3 deadline=$((SECONDS + ${4:-30})) got
+  while :; do
+    got=$(curl -fsS "$url" | awk -v s="$sample" '$1 == s { print $2 }')
+    [ "$got" = "$want" ] && return 0
+    [ $SECONDS -lt $deadline ] || fail "$sample is '$got', want '$want'"
+    sleep 0.1
+  done
+}
+
+# promtool: format errors fail; lint findings must all be of the kinds that
+# statsd_exporter-style (compat) names carry, which are listed here.
+check_with_promtool() {
+  local scrape=$1 out
+  out=$(promtool check metrics <"$scrape" 2>&1) && { echo "promtool: no findings"; return 0; }
+  if grep -qiE 'error while linting|parsing error|text format' <<<"$out"; then
+    echo "$out" >&2
+    fail "promtool could not parse the scrape"
+  fi
+  local unexpected
+  unexpected=$(grep -vE 'counter metrics should have "_total" suffix|non-counter metrics should not have "_total" suffix|metric names should be written in .snake_case. not .camelCase.|use base unit "seconds" instead of "milliseconds"|non-histogram and non-summary metrics should not have "_count" suffix|non-histogram and non-summary metrics should not have "_sum" suffix|metric name should not include type|units should be written without abbreviations' <<<"$out" || true)
+  [ -z "$unexpected" ] || { echo "$unexpected" >&2; fail "unexpected promtool findings"; }
+  echo "promtool: $(wc -l <<<"$out") expected compat naming findings, e.g.:"
+  head -n 3 <<<"$out"
+}
+
+# 1. Real Airflow traffic (3.3.2 and 2.11.2, plain and DogStatsD) without a mapping.
+U=$(free_port); W=$(free_port)
+"$BIN" --statsd.listen-udp=127.0.0.1:$U --statsd.listen-tcp= --web.listen-address=127.0.0.1:$W \
+  --log.format=json >"$WORK/exporter.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$W/-/ready"
+SENT=$(python3 tests/e2e/replay.py 127.0.0.1:$U tests/data/corpus/airflow-3.3.2-plain.jsonl \
+  tests/data/corpus/airflow-2.11.2-datadog.jsonl tests/data/corpus/airflow-3.3.2-influxdb.jsonl)
+wait_sample "http://127.0.0.1:$W/metrics" statsd_exporter_udp_packets_total "$SENT"
+curl -fsS "http://127.0.0.1:$W/metrics" >"$WORK/scrape.txt"
+grep -q '^airflow_scheduler_heartbeat ' "$WORK/scrape.txt" || fail "no heartbeat series"
+ok "replayed $SENT real Airflow datagrams; $(grep -vc '^#' "$WORK/scrape.txt") samples exposed"
+check_with_promtool "$WORK/scrape.txt"
+ok "promtool check metrics parses the scrape"
+grep -q 'level' "$WORK/exporter.log" && python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$WORK/exporter.log" \
+  || fail "--log.format=json must write JSON lines"
+ok "json logs"
+
+# 2. --check-config: the official chart mapping loads; a broken one names file and line.
+"$BIN" --check-config --statsd.mapping-config=tests/data/statsd-mappings.yml >/dev/null
+printf 'mappings:\n- match: a.*\n  name: ok\n- match: "b.*.["\n  match_type: regex\n  name: x\n' >"$WORK/bad.yml"
+if "$BIN" --check-config --statsd.mapping-config="$WORK/bad.yml" 2>"$WORK/err.txt"; then
+  fail "--check-config accepted an invalid regex"
+fi
+grep -q "bad.yml:4" "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "error does not name file:line"; }
+ok "--check-config ($(cat "$WORK/err.txt" | head -n1))"
+
+# 3. explain shows the rule and the series.
+"$BIN" explain --statsd.mapping-config=tests/data/statsd-mappings.yml \
+  'airflow.pool.open_slots.default_pool:128|g' >"$WORK/explain.txt"
+grep -q 'airflow.pool.open_slots.\*' "$WORK/explain.txt" || { cat "$WORK/explain.txt"; fail "explain: no rule"; }
+grep -q 'airflow_pool_open_slots{pool="default_pool"} 128' "$WORK/explain.txt" || { cat "$WORK/explain.txt"; fail "explain: no series"; }
+ok "explain"
+
+# 4. The README's run command: no flags at all, default ports :9125 and :9102.
+if ! (echo >/dev/tcp/127.0.0.1/9102) 2>/dev/null; then
+  "$BIN" >"$WORK/default.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:9102/-/ready"
+  python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"readme.check:1|c", ("127.0.0.1", 9125))'
+  wait_sample "http://127.0.0.1:9102/metrics" readme_check 1
+  printf 'readme.tcp:2|c\n' >/dev/tcp/127.0.0.1/9125
+  wait_sample "http://127.0.0.1:9102/metrics" readme_tcp 2
+  ok "no-flag run serves :9102 and ingests on :9125 udp+tcp"
+else
+  echo "skip: port 9102 is busy, the default-port check needs it free"
+fi
+
+echo "e2e: $PASSED passed, 0 failed"

@@ -1,0 +1,448 @@
+//! Integration over real sockets on loopback: UDP, TCP, Unix datagram and
+//! Unix stream in, HTTP out. No sleeps as synchronisation: every wait polls
+//! `/metrics` for a condition until a deadline.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use airflow_statsd_exporter::app::{self, Running};
+use airflow_statsd_exporter::cli::Config;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+struct Http {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Http {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, extra_headers: &str) -> Http {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n{extra_headers}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read http");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers[9..12].parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Http {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[nl + 2 + size + 2..];
+    }
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let r = request(addr, "GET", "/metrics", "");
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+/// Polls `/metrics` until `cond` holds; panics with the last scrape otherwise.
+fn wait_for(addr: SocketAddr, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let body = scrape(addr);
+        if cond(&body) {
+            return body;
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for {what}; last scrape:\n{body}");
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The value of one sample line (`name{labels}` exactly as exposed).
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn base_config(dir: &Path) -> Config {
+    Config {
+        web_listen_addresses: vec!["127.0.0.1:0".into()],
+        statsd_listen_udp: Some("127.0.0.1:0".into()),
+        statsd_listen_tcp: Some("127.0.0.1:0".into()),
+        statsd_listen_unixgram: Some(dir.join("statsd.dgram")),
+        statsd_listen_unixstream: Some(dir.join("statsd.sock")),
+        ..Config::default()
+    }
+}
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    running: Option<Running>,
+    http: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn start(tweak: impl FnOnce(&mut Config, &Path)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = base_config(dir.path());
+        tweak(&mut config, dir.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt.block_on(app::start(&config)).expect("start");
+        let http = running.bound().http[0];
+        Harness {
+            rt,
+            running: Some(running),
+            http,
+            _dir: dir,
+        }
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+        let _ = &self.rt;
+    }
+}
+
+#[test]
+fn every_listener_ingests() {
+    let h = Harness::start(|_, _| {});
+    let b = h.running().bound();
+    assert!(h.running().app.is_ready());
+    assert_eq!(request(h.http, "GET", "/-/ready", "").status, 200);
+
+    // UDP: a multi-line datagram with a trailing newline.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"via.udp:1|c\nvia.udp:2|c\n", b.udp[0])
+        .unwrap();
+    // TCP: two lines split across writes, the last one without a newline.
+    let mut tcp = TcpStream::connect(b.tcp[0]).unwrap();
+    tcp.write_all(b"via.tcp:5|c\nvia.tcp.").unwrap();
+    tcp.flush().unwrap();
+    tcp.write_all(b"gauge:7|g").unwrap();
+    drop(tcp);
+    // Unix datagram and Unix stream (Airflow's statsd_socket_path).
+    UnixDatagram::unbound()
+        .unwrap()
+        .send_to(b"via.unixgram:3|ms", &b.unixgram[0])
+        .unwrap();
+    let mut us = UnixStream::connect(&b.unixstream[0]).unwrap();
+    us.write_all(b"via.unixstream:4|c|#kind:stream\n").unwrap();
+    drop(us);
+
+    let body = wait_for(h.http, "all four listeners", |m| {
+        sample(m, "via_udp") == Some(3.0)
+            && sample(m, "via_tcp") == Some(5.0)
+            && sample(m, "via_tcp_gauge") == Some(7.0)
+            && sample(m, "via_unixgram_count") == Some(1.0)
+            && sample(m, "via_unixstream{kind=\"stream\"}") == Some(4.0)
+    });
+    assert_eq!(sample(&body, "via_unixgram_sum"), Some(0.003));
+    assert_eq!(
+        sample(&body, "statsd_exporter_udp_packets_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "statsd_exporter_unixgram_packets_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "statsd_exporter_tcp_connections_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "statsd_exporter_unixstream_connections_total"),
+        Some(1.0)
+    );
+    assert!(body.contains("# TYPE via_unixgram summary\n"));
+}
+
+#[test]
+fn bad_input_is_counted_and_valid_neighbours_survive() {
+    let h = Harness::start(|_, _| {});
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut dgram =
+        b"good.one:1|c\n\xff\xfe:1|c\nbad_value:abc|c\nnan:NaN|g\nx:1|ms|#quantile:0.5\n".to_vec();
+    dgram.extend_from_slice(b"good.two:2|c\n");
+    udp.send_to(&dgram, b.udp[0]).unwrap();
+    let body = wait_for(h.http, "good lines", |m| {
+        sample(m, "good_one") == Some(1.0) && sample(m, "good_two") == Some(2.0)
+    });
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_sample_errors_total{reason=\"invalid_utf8\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_sample_errors_total{reason=\"malformed_value\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_sample_errors_total{reason=\"non_finite_value\"}"
+        ),
+        Some(1.0)
+    );
+    // The 20-byte datagram that kills statsd_exporter 0.27.2 is a renamed label here.
+    assert_eq!(
+        sample(&body, "x_count{exported_quantile=\"0.5\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_label_rewrites_total{reason=\"reserved_quantile\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn long_tcp_lines_are_discarded_without_closing_the_connection() {
+    let h = Harness::start(|c, _| c.max_line_length = 64);
+    let b = h.running().bound();
+    let mut tcp = TcpStream::connect(b.tcp[0]).unwrap();
+    let long = format!("{}:1|c\n", "a".repeat(500));
+    tcp.write_all(long.as_bytes()).unwrap();
+    tcp.write_all(b"after.long:1|c\n").unwrap();
+    let body = wait_for(h.http, "the line after the long one", |m| {
+        sample(m, "after_long") == Some(1.0)
+    });
+    assert_eq!(
+        sample(&body, "statsd_exporter_tcp_too_long_lines_total"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn connection_limit_rejects_and_counts() {
+    let h = Harness::start(|c, _| c.tcp_max_connections = 1);
+    let b = h.running().bound();
+    let mut first = TcpStream::connect(b.tcp[0]).unwrap();
+    first.write_all(b"held:1|c\n").unwrap();
+    wait_for(h.http, "first connection", |m| {
+        sample(m, "held") == Some(1.0)
+    });
+    let mut second = TcpStream::connect(b.tcp[0]).unwrap();
+    let _ = second.write_all(b"refused:1|c\n");
+    let body = wait_for(h.http, "rejection", |m| {
+        sample(m, "statsd_exporter_stream_connections_rejected_total") == Some(1.0)
+    });
+    assert_eq!(sample(&body, "refused"), None);
+}
+
+#[test]
+fn lifecycle_reload_keeps_old_mapping_on_error() {
+    let h = Harness::start(|c, dir| {
+        let p = dir.join("mapping.yml");
+        std::fs::write(
+            &p,
+            "mappings:\n- match: a.*\n  name: first\n  labels:\n    which: $1\n",
+        )
+        .unwrap();
+        c.mapping_config = Some(p);
+        c.web_enable_lifecycle = true;
+    });
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"a.one:1|c", b.udp[0]).unwrap();
+    wait_for(h.http, "first mapping", |m| {
+        sample(m, "first{which=\"one\"}") == Some(1.0)
+    });
+
+    let path = h._dir.path().join("mapping.yml");
+    std::fs::write(&path, "mappings:\n- match: a.*\n  name: second\n").unwrap();
+    assert_eq!(request(h.http, "GET", "/-/reload", "").status, 405);
+    let r = request(h.http, "POST", "/-/reload", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    udp.send_to(b"a.two:1|c", b.udp[0]).unwrap();
+    wait_for(h.http, "second mapping", |m| {
+        sample(m, "second") == Some(1.0)
+    });
+
+    std::fs::write(&path, "mappings:\n- match: a.*\n  name: \"bad name\"\n").unwrap();
+    let r = request(h.http, "PUT", "/-/reload", "");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("mapping.yml:3"),
+        "error names file and line: {}",
+        r.text()
+    );
+    udp.send_to(b"a.three:1|c", b.udp[0]).unwrap();
+    let body = wait_for(h.http, "old mapping still in force", |m| {
+        sample(m, "second") == Some(2.0)
+    });
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_config_reloads_total{outcome=\"failure\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_config_reloads_total{outcome=\"success\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "statsd_exporter_config_last_reload_successful"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn lifecycle_is_off_by_default() {
+    let h = Harness::start(|_, _| {});
+    assert_eq!(request(h.http, "POST", "/-/reload", "").status, 403);
+    assert_eq!(request(h.http, "POST", "/-/quit", "").status, 403);
+}
+
+#[test]
+fn gzip_and_openmetrics_negotiation() {
+    let h = Harness::start(|c, _| c.web_enable_openmetrics = true);
+    let b = h.running().bound();
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(b"jobs:2|c", b.udp[0])
+        .unwrap();
+    let text = wait_for(h.http, "counter", |m| sample(m, "jobs") == Some(2.0));
+    assert!(text.contains("# TYPE jobs counter\njobs 2\n"));
+
+    let om = request(
+        h.http,
+        "GET",
+        "/metrics",
+        "Accept: application/openmetrics-text;version=1.0.0\r\n",
+    );
+    assert!(
+        om.headers
+            .contains("application/openmetrics-text; version=1.0.0"),
+        "{}",
+        om.headers
+    );
+    let om = om.text();
+    assert!(om.contains("# TYPE jobs counter\njobs_total 2\n"), "{om}");
+    assert!(om.ends_with("# EOF\n"));
+
+    let gz = request(h.http, "GET", "/metrics", "Accept-Encoding: gzip\r\n");
+    assert!(gz
+        .headers
+        .to_ascii_lowercase()
+        .contains("content-encoding: gzip"));
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut plain)
+        .unwrap();
+    assert!(plain.contains("\njobs 2\n"));
+}
+
+#[test]
+fn landing_page_lists_listeners_and_links() {
+    let h = Harness::start(|_, _| {});
+    let r = request(h.http, "GET", "/", "");
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    let b = h.running().bound();
+    assert!(page.contains("href=\"/metrics\""));
+    assert!(page.contains(&format!("StatsD UDP {}", b.udp[0])));
+    assert!(page.contains("Unix stream"));
+}
+
+#[test]
+fn empty_address_disables_a_listener() {
+    let h = Harness::start(|c, _| {
+        c.statsd_listen_tcp = None;
+        c.statsd_listen_unixgram = None;
+    });
+    let b = h.running().bound();
+    assert!(b.tcp.is_empty() && b.unixgram.is_empty());
+    assert_eq!(b.udp.len(), 1);
+}
+
+#[test]
+fn relay_forwards_lines_unchanged() {
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(DEADLINE)).unwrap();
+    let target = sink.local_addr().unwrap().to_string();
+    let h = Harness::start(|c, _| {
+        c.relay_addresses = vec![target.clone()];
+        c.relay_packet_length = 30;
+    });
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"relay.a:1|c\nrelay.b:2|g|#k:v\n", b.udp[0])
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 2048];
+    while !(got.contains("relay.a:1|c") && got.contains("relay.b:2|g|#k:v")) {
+        let n = sink
+            .recv(&mut buf)
+            .expect("relayed packet before the deadline");
+        assert!(
+            n <= 30,
+            "packet of {n} bytes exceeds --statsd.relay.packet-length"
+        );
+        got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        got.push('\n');
+    }
+    let body = wait_for(h.http, "relay counters", |m| {
+        sample(
+            m,
+            &format!("statsd_exporter_relay_lines_relayed_total{{target=\"{target}\"}}"),
+        ) == Some(2.0)
+    });
+    assert!(body.contains("statsd_exporter_relay_packets_total"));
+}
