@@ -97,7 +97,13 @@ impl App {
             CacheKind::Random => CacheType::Random,
         };
         let rules = mapper.rules().len();
-        let mut shared = Shared::new(mapper, Store::new(config.set_window), parse, config.cache_size, cache_type);
+        let mut shared = Shared::new(
+            mapper,
+            Store::new(config.set_window),
+            parse,
+            config.cache_size,
+            cache_type,
+        );
         for target in &config.relay_addresses {
             let stats = shared.telemetry.add_relay(target);
             let relay = Relay::start(target, config.relay_packet_length, stats)
@@ -173,8 +179,10 @@ impl App {
     pub fn render_metrics(&self, format: Format) -> String {
         let start = Instant::now();
         let t = &self.shared.telemetry;
-        t.udp_kernel_drops
-            .store(listener::kernel_udp_drops(&self.udp_inodes.lock()), Ordering::Relaxed);
+        t.udp_kernel_drops.store(
+            listener::kernel_udp_drops(&self.udp_inodes.lock()),
+            Ordering::Relaxed,
+        );
         let (mut families, figures) = {
             let mut store = self.shared.store.lock();
             let fams = store.snapshot(Instant::now());
@@ -205,7 +213,11 @@ impl App {
     pub fn landing_page(&self) -> String {
         let b = self.bound();
         let mapper = self.shared.mapper();
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
         let mut listeners = String::new();
         for a in &b.udp {
             listeners.push_str(&format!("<li>StatsD UDP {a}</li>"));
@@ -214,10 +226,16 @@ impl App {
             listeners.push_str(&format!("<li>StatsD TCP {a}</li>"));
         }
         for p in &b.unixgram {
-            listeners.push_str(&format!("<li>StatsD Unix datagram {}</li>", esc(&p.display().to_string())));
+            listeners.push_str(&format!(
+                "<li>StatsD Unix datagram {}</li>",
+                esc(&p.display().to_string())
+            ));
         }
         for p in &b.unixstream {
-            listeners.push_str(&format!("<li>StatsD Unix stream {}</li>", esc(&p.display().to_string())));
+            listeners.push_str(&format!(
+                "<li>StatsD Unix stream {}</li>",
+                esc(&p.display().to_string())
+            ));
         }
         let mapping = match &self.mapping_path {
             Some(p) => format!(
@@ -279,7 +297,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let mut threads = Vec::new();
 
     if let Some(addr) = &config.statsd_listen_udp {
-        let l = listener::bind_udp(addr, config.read_buffer).with_context(|| format!("--statsd.listen-udp={addr}"))?;
+        let l = listener::bind_udp(addr, config.read_buffer)
+            .with_context(|| format!("--statsd.listen-udp={addr}"))?;
         bound.udp.push(l.local_addr);
         app.udp_inodes.lock().push(l.inode);
         shared
@@ -300,19 +319,33 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         let l = listener::bind_unixgram(path, config.statsd_unixsocket_mode, config.read_buffer)
             .with_context(|| format!("--statsd.listen-unixgram={}", path.display()))?;
         bound.unixgram.push(path.clone());
-        threads.push(listener::spawn_unixgram(l, shared.clone(), app.stop.clone())?);
+        threads.push(listener::spawn_unixgram(
+            l,
+            shared.clone(),
+            app.stop.clone(),
+        )?);
     }
-    let streams = listener::StreamContext::new(shared.clone(), config.tcp_max_connections, config.max_line_length);
+    let streams = listener::StreamContext::new(
+        shared.clone(),
+        config.tcp_max_connections,
+        config.max_line_length,
+    );
     if let Some(addr) = &config.statsd_listen_tcp {
         let l = listener::bind_tcp(addr).with_context(|| format!("--statsd.listen-tcp={addr}"))?;
         bound.tcp.push(l.local_addr()?);
-        tokio::spawn(listener::serve_tcp(tokio::net::TcpListener::from_std(l)?, streams.clone()));
+        tokio::spawn(listener::serve_tcp(
+            tokio::net::TcpListener::from_std(l)?,
+            streams.clone(),
+        ));
     }
     if let Some(path) = &config.statsd_listen_unixstream {
         let l = listener::bind_unixstream(path, config.statsd_unixsocket_mode)
             .with_context(|| format!("--statsd.listen-unixstream={}", path.display()))?;
         bound.unixstream.push(path.clone());
-        tokio::spawn(listener::serve_unixstream(tokio::net::UnixListener::from_std(l)?, streams));
+        tokio::spawn(listener::serve_unixstream(
+            tokio::net::UnixListener::from_std(l)?,
+            streams,
+        ));
     }
     for addr in &config.web_listen_addresses {
         let l = listener::bind_tcp(addr).with_context(|| format!("--web.listen-address={addr}"))?;
@@ -334,7 +367,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         loop {
             tick.tick().await;
             let sweep = sweeper.store.lock().sweep(Instant::now());
-            sweeper.telemetry.series_expired.inc_by(sweep.series_expired as u64);
+            sweeper
+                .telemetry
+                .series_expired
+                .inc_by(sweep.series_expired as u64);
         }
     });
     app.ready.store(true, Ordering::Release);

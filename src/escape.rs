@@ -65,8 +65,10 @@ mod tests {
             ("test--double--dash", "test_double_dash"),
             ("a---b", "a_b"),
             ("a-_-b", "a___b"),
-            ("airflow.ti.finish.corpus.quick-success_v1.t.success",
-             "airflow_ti_finish_corpus_quick_success_v1_t_success"),
+            (
+                "airflow.ti.finish.corpus.quick-success_v1.t.success",
+                "airflow_ti_finish_corpus_quick_success_v1_t_success",
+            ),
             ("-leading", "_leading"),
         ];
         for (input, want) in cases {

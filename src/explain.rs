@@ -14,8 +14,11 @@ use crate::store::Store;
 
 fn describe_rule(r: &Rule, source: &str) -> String {
     format!(
-        "rule #{} ({}:{}, match {:?})",
-        r.index, source, r.line, r.match_text
+        "mapping #{} ({}:{}, match {:?})",
+        r.index + 1,
+        source,
+        r.line,
+        r.match_text
     )
 }
 

@@ -49,11 +49,17 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     };
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, format.content_type().parse().expect("static"));
+    h.insert(
+        header::CONTENT_TYPE,
+        format.content_type().parse().expect("static"),
+    );
     if gzip {
         h.insert(header::CONTENT_ENCODING, "gzip".parse().expect("static"));
     }
-    h.insert(header::VARY, "Accept-Encoding, Accept".parse().expect("static"));
+    h.insert(
+        header::VARY,
+        "Accept-Encoding, Accept".parse().expect("static"),
+    );
     resp
 }
 
@@ -78,10 +84,22 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 
 fn lifecycle_guard(app: &App, method: &Method) -> Option<Response> {
     if !app.settings.enable_lifecycle {
-        return Some((StatusCode::FORBIDDEN, "Lifecycle API is not enabled (--web.enable-lifecycle).\n").into_response());
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                "Lifecycle API is not enabled (--web.enable-lifecycle).\n",
+            )
+                .into_response(),
+        );
     }
     if method != Method::PUT && method != Method::POST {
-        return Some((StatusCode::METHOD_NOT_ALLOWED, "Only PUT or POST requests allowed.\n").into_response());
+        return Some(
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Only PUT or POST requests allowed.\n",
+            )
+                .into_response(),
+        );
     }
     None
 }
@@ -92,7 +110,11 @@ async fn reload(State(app): State<Arc<App>>, method: Method) -> Response {
     }
     match tokio::task::spawn_blocking(move || app.reload()).await {
         Ok(Ok(n)) => format!("Reloaded: {n} mappings.\n").into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("Reload failed, keeping the running configuration: {e}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Reload failed, keeping the running configuration: {e}\n"),
+        )
+            .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "reload task failed\n").into_response(),
     }
 }

@@ -77,7 +77,12 @@ fn observe_as(opts: &ObserverOptions) -> ObserveAs {
             buckets: h.buckets.clone().into(),
         },
         ObserverOptions::Summary(s) => ObserveAs::Summary {
-            quantiles: s.quantiles.iter().map(|(q, _)| *q).collect::<Vec<_>>().into(),
+            quantiles: s
+                .quantiles
+                .iter()
+                .map(|(q, _)| *q)
+                .collect::<Vec<_>>()
+                .into(),
             max_age: s.max_age,
             age_buckets: s.age_buckets,
             buf_cap: s.buf_cap,
@@ -168,7 +173,8 @@ impl Ingester {
         for line in split_lines(data) {
             t.lines.inc();
             let stats = parse_line(line, &self.shared.parse_options, &mut samples);
-            t.samples.inc_by(u64::from(stats.samples) + stats.errors.len() as u64);
+            t.samples
+                .inc_by(u64::from(stats.samples) + stats.errors.len() as u64);
             t.tags.inc_by(u64::from(stats.tags));
             t.tag_errors.inc_by(u64::from(stats.tag_errors));
             for e in stats.errors {
@@ -314,7 +320,9 @@ impl Ingester {
         let reserved_for_type = match &op {
             PreparedOp::Observe { how, .. } => match self.observe[*how] {
                 Some(ObserveAs::Histogram { .. }) => Some(("le", LabelRewrite::ReservedLe)),
-                Some(ObserveAs::Summary { .. }) => Some(("quantile", LabelRewrite::ReservedQuantile)),
+                Some(ObserveAs::Summary { .. }) => {
+                    Some(("quantile", LabelRewrite::ReservedQuantile))
+                }
                 None => None,
             },
             _ => None,
@@ -412,9 +420,15 @@ mod tests {
     fn negative_counters_are_counted_and_dropped() {
         let shared = shared_with(None);
         let mut ing = shared.ingester();
-        ing.ingest(b"airflow.dag_processing.processes:-1|c\nx:2|c", Instant::now());
+        ing.ingest(
+            b"airflow.dag_processing.processes:-1|c\nx:2|c",
+            Instant::now(),
+        );
         assert_eq!(
-            shared.telemetry.event_error(EventError::IllegalNegativeCounter).get(),
+            shared
+                .telemetry
+                .event_error(EventError::IllegalNegativeCounter)
+                .get(),
             1
         );
         assert!(!render(&shared).contains("processes"));
@@ -429,7 +443,10 @@ mod tests {
             Instant::now(),
         );
         let out = render(&shared);
-        assert!(out.contains("x{exported_quantile=\"0.5\",quantile=\"0.5\"}"), "{out}");
+        assert!(
+            out.contains("x{exported_quantile=\"0.5\",quantile=\"0.5\"}"),
+            "{out}"
+        );
         // `le` on a counter is legal and kept as statsd_exporter keeps it.
         assert!(out.contains("y{le=\"1\"} 1\n"), "{out}");
         assert!(!out.contains("__name__"));
@@ -454,7 +471,10 @@ mappings:
         let mut ing = shared.ingester();
         ing.ingest(b"a.one:1|c|#env:tag\nb.two:1|c|#env:tag", Instant::now());
         let out = render(&shared);
-        assert!(out.contains("a_total{env=\"mapped\",which=\"one\"} 1\n"), "{out}");
+        assert!(
+            out.contains("a_total{env=\"mapped\",which=\"one\"} 1\n"),
+            "{out}"
+        );
         assert!(out.contains("b_total{env=\"tag\"} 1\n"), "{out}");
         assert_eq!(shared.telemetry.actions_map.get(), 2);
     }
@@ -463,7 +483,10 @@ mappings:
     fn type_conflicts_are_counted_not_applied() {
         let shared = shared_with(None);
         let mut ing = shared.ingester();
-        ing.ingest(b"m:1|c\nm:1|g\nm:5|c\nstatsd_exporter_events_total:1|c", Instant::now());
+        ing.ingest(
+            b"m:1|c\nm:1|g\nm:5|c\nstatsd_exporter_events_total:1|c",
+            Instant::now(),
+        );
         let out = render(&shared);
         assert!(out.contains("\nm 6\n"), "{out}");
         let fams = shared.telemetry.families(&Default::default());

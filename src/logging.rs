@@ -36,7 +36,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let meta = event.metadata();
         let now = humantime_now();
         write!(
@@ -45,7 +50,10 @@ where
             meta.level().as_str().to_ascii_lowercase(),
             meta.target()
         )?;
-        let mut v = LogfmtVisitor { w: &mut w, result: Ok(()) };
+        let mut v = LogfmtVisitor {
+            w: &mut w,
+            result: Ok(()),
+        };
         event.record(&mut v);
         v.result?;
         writeln!(w)
@@ -66,8 +74,14 @@ fn quote(s: &str) -> String {
 
 impl Visit for LogfmtVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let name = if field.name() == "message" { "msg" } else { field.name() };
-        self.result = self.result.and_then(|_| write!(self.w, " {name}={}", quote(value)));
+        let name = if field.name() == "message" {
+            "msg"
+        } else {
+            field.name()
+        };
+        self.result = self
+            .result
+            .and_then(|_| write!(self.w, " {name}={}", quote(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.record_str(field, &format!("{value:?}"));

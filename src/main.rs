@@ -11,7 +11,11 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Run(config) => run(config),
-        Command::Explain { config, lines, file } => explain_lines(&config, lines, file),
+        Command::Explain {
+            config,
+            lines,
+            file,
+        } => explain_lines(&config, lines, file),
     }
 }
 
@@ -53,7 +57,11 @@ fn run(config: Config) -> ExitCode {
     }
 }
 
-fn explain_lines(config: &Config, mut lines: Vec<String>, file: Option<std::path::PathBuf>) -> ExitCode {
+fn explain_lines(
+    config: &Config,
+    mut lines: Vec<String>,
+    file: Option<std::path::PathBuf>,
+) -> ExitCode {
     if let Some(f) = file {
         let mut text = String::new();
         let read = if f.as_os_str() == "-" {
@@ -82,6 +90,9 @@ fn explain_lines(config: &Config, mut lines: Vec<String>, file: Option<std::path
         .mapping_config
         .as_ref()
         .map_or("(no mapping file)".to_string(), |p| p.display().to_string());
-    print!("{}", explain::explain(mapper, &source, app::parse_options(config), &lines));
+    print!(
+        "{}",
+        explain::explain(mapper, &source, app::parse_options(config), &lines)
+    );
     ExitCode::SUCCESS
 }

@@ -24,8 +24,16 @@ pub struct Relay {
 
 impl Relay {
     /// Resolves `target` and starts the sender thread.
-    pub fn start(target: &str, packet_length: usize, stats: Arc<RelayStats>) -> std::io::Result<Relay> {
-        let socket = UdpSocket::bind(if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })?;
+    pub fn start(
+        target: &str,
+        packet_length: usize,
+        stats: Arc<RelayStats>,
+    ) -> std::io::Result<Relay> {
+        let socket = UdpSocket::bind(if target.starts_with('[') {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        })?;
         socket.connect(target)?;
         let (tx, rx) = sync_channel::<Box<[u8]>>(QUEUE_LINES);
         let thread_stats = stats.clone();

@@ -28,10 +28,16 @@ impl MetricKind {
 pub enum SampleValue {
     Counter(f64),
     /// `relative` is set when the wire value carried a leading `+` or `-`.
-    Gauge { value: f64, relative: bool },
+    Gauge {
+        value: f64,
+        relative: bool,
+    },
     /// `weight` is 1/sample-rate (1.0 when unsampled): how many observations
     /// this one sample stands for.
-    Observer { value: f64, weight: f64 },
+    Observer {
+        value: f64,
+        weight: f64,
+    },
     /// A StatsD set member; the member text is in `Sample::set_member`.
     Set,
 }

@@ -201,24 +201,25 @@ impl Telemetry {
     /// figures computed by the caller.
     pub fn families(&self, store: &StoreFigures) -> Vec<FamilySnapshot> {
         let mut out = Vec::with_capacity(48);
-        let mut push = |name: &str, help: &str, kind: FamilyType, series: Vec<(Vec<(&str, String)>, f64)>| {
-            out.push(FamilySnapshot {
-                name: name.to_string(),
-                help: help.to_string(),
-                kind,
-                series: series
-                    .into_iter()
-                    .map(|(labels, v)| SeriesSnapshot {
-                        labels: labels
-                            .into_iter()
-                            .map(|(k, v)| (Box::<str>::from(k), v.into_boxed_str()))
-                            .collect::<Vec<_>>()
-                            .into(),
-                        value: SnapValue::Single(v),
-                    })
-                    .collect(),
-            });
-        };
+        let mut push =
+            |name: &str, help: &str, kind: FamilyType, series: Vec<(Vec<(&str, String)>, f64)>| {
+                out.push(FamilySnapshot {
+                    name: name.to_string(),
+                    help: help.to_string(),
+                    kind,
+                    series: series
+                        .into_iter()
+                        .map(|(labels, v)| SeriesSnapshot {
+                            labels: labels
+                                .into_iter()
+                                .map(|(k, v)| (Box::<str>::from(k), v.into_boxed_str()))
+                                .collect::<Vec<_>>()
+                                .into(),
+                            value: SnapValue::Single(v),
+                        })
+                        .collect(),
+                });
+            };
         let c = |x: &Counter| x.get() as f64;
         let one = |v: f64| vec![(vec![], v)];
         use FamilyType::{Counter as C, Gauge as G};
@@ -266,14 +267,24 @@ impl Telemetry {
             C,
             EventError::ALL
                 .iter()
-                .map(|e| (vec![("reason", e.reason().to_string())], c(self.event_error(*e))))
+                .map(|e| {
+                    (
+                        vec![("reason", e.reason().to_string())],
+                        c(self.event_error(*e)),
+                    )
+                })
                 .collect(),
         );
         {
             let map = self.conflicts.lock();
             let series = map
                 .iter()
-                .map(|((t, n), v)| (vec![("metric_name", n.clone()), ("type", t.to_string())], *v as f64))
+                .map(|((t, n), v)| {
+                    (
+                        vec![("metric_name", n.clone()), ("type", t.to_string())],
+                        *v as f64,
+                    )
+                })
                 .collect::<Vec<_>>();
             push(
                 "statsd_exporter_events_conflict_total",
@@ -288,7 +299,12 @@ impl Telemetry {
             C,
             LabelRewrite::ALL
                 .iter()
-                .map(|r| (vec![("reason", r.reason().to_string())], c(self.label_rewrite(*r))))
+                .map(|r| {
+                    (
+                        vec![("reason", r.reason().to_string())],
+                        c(self.label_rewrite(*r)),
+                    )
+                })
                 .collect(),
         );
         push(
@@ -297,12 +313,32 @@ impl Telemetry {
             C,
             Reject::ALL
                 .iter()
-                .map(|r| (vec![("reason", r.reason().to_string())], c(self.sample_error(*r))))
+                .map(|r| {
+                    (
+                        vec![("reason", r.reason().to_string())],
+                        c(self.sample_error(*r)),
+                    )
+                })
                 .collect(),
         );
-        push("statsd_exporter_samples_total", "The total number of StatsD samples received.", C, one(c(&self.samples)));
-        push("statsd_exporter_lines_total", "The total number of StatsD lines received.", C, one(c(&self.lines)));
-        push("statsd_exporter_tags_total", "The total number of DogStatsD tags processed.", C, one(c(&self.tags)));
+        push(
+            "statsd_exporter_samples_total",
+            "The total number of StatsD samples received.",
+            C,
+            one(c(&self.samples)),
+        );
+        push(
+            "statsd_exporter_lines_total",
+            "The total number of StatsD lines received.",
+            C,
+            one(c(&self.lines)),
+        );
+        push(
+            "statsd_exporter_tags_total",
+            "The total number of DogStatsD tags processed.",
+            C,
+            one(c(&self.tags)),
+        );
         push(
             "statsd_exporter_tag_errors_total",
             "The number of errors parsing DogStatsD tags.",
@@ -362,8 +398,14 @@ impl Telemetry {
             "The number of configuration reloads.",
             C,
             vec![
-                (vec![("outcome", "failure".into())], c(&self.reloads_failure)),
-                (vec![("outcome", "success".into())], c(&self.reloads_success)),
+                (
+                    vec![("outcome", "failure".into())],
+                    c(&self.reloads_failure),
+                ),
+                (
+                    vec![("outcome", "success".into())],
+                    c(&self.reloads_success),
+                ),
             ],
         );
         push(
@@ -460,7 +502,12 @@ impl Telemetry {
                     .map(|(t, s)| (vec![("target", t.clone())], f(s).get() as f64))
                     .collect::<Vec<_>>()
             };
-            push("statsd_exporter_relay_packets_total", "The number of StatsD packets relayed.", C, per(|s| &s.packets));
+            push(
+                "statsd_exporter_relay_packets_total",
+                "The number of StatsD packets relayed.",
+                C,
+                per(|s| &s.packets),
+            );
             push(
                 "statsd_exporter_relay_lines_relayed_total",
                 "The number of StatsD lines relayed.",
@@ -517,16 +564,45 @@ fn process_families(start_time: f64, push: &mut Push<'_>) {
     // rest[0] is field 3 (state): utime=14, stime=15, vsize=23, rss=24 (1-based).
     let cpu = (num(11) + num(12)) / ticks;
     let page = 4096.0;
-    push("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", C, one(cpu));
-    push("process_virtual_memory_bytes", "Virtual memory size in bytes.", G, one(num(20)));
-    push("process_resident_memory_bytes", "Resident memory size in bytes.", G, one(num(21) * page));
+    push(
+        "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.",
+        C,
+        one(cpu),
+    );
+    push(
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        G,
+        one(num(20)),
+    );
+    push(
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        G,
+        one(num(21) * page),
+    );
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        push("process_open_fds", "Number of open file descriptors.", G, one(dir.count() as f64));
+        push(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            G,
+            one(dir.count() as f64),
+        );
     }
     if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
         if let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) {
-            if let Some(v) = line.split_whitespace().nth(3).and_then(|s| s.parse::<f64>().ok()) {
-                push("process_max_fds", "Maximum number of open file descriptors.", G, one(v));
+            if let Some(v) = line
+                .split_whitespace()
+                .nth(3)
+                .and_then(|s| s.parse::<f64>().ok())
+            {
+                push(
+                    "process_max_fds",
+                    "Maximum number of open file descriptors.",
+                    G,
+                    one(v),
+                );
             }
         }
     }
@@ -575,6 +651,8 @@ mod tests {
                 assert!(f.name.ends_with("_total"), "{}", f.name);
             }
         }
-        assert!(fams.iter().any(|f| f.name == "process_resident_memory_bytes"));
+        assert!(fams
+            .iter()
+            .any(|f| f.name == "process_resident_memory_bytes"));
     }
 }

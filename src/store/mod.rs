@@ -563,9 +563,16 @@ mod tests {
     fn counters_accumulate_and_gauges_set_or_add() {
         let now = Instant::now();
         let mut s = Store::new(Duration::from_secs(60));
-        assert_eq!(s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(2.0)), now), Ok(true));
-        assert_eq!(s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(3.0)), now), Ok(false));
-        s.apply(&upd("c", &[("a", "2")], Op::CounterAdd(1.0)), now).unwrap();
+        assert_eq!(
+            s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(2.0)), now),
+            Ok(true)
+        );
+        assert_eq!(
+            s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(3.0)), now),
+            Ok(false)
+        );
+        s.apply(&upd("c", &[("a", "2")], Op::CounterAdd(1.0)), now)
+            .unwrap();
         assert_eq!(
             single(&mut s, "c", now),
             vec![
@@ -611,15 +618,22 @@ mod tests {
             );
         }
         // t_bucket only collides with histograms.
-        assert_eq!(s.apply(&upd("t_bucket", &[], Op::CounterAdd(1.0)), now), Ok(true));
+        assert_eq!(
+            s.apply(&upd("t_bucket", &[], Op::CounterAdd(1.0)), now),
+            Ok(true)
+        );
         s.apply(&upd("h", &[], obs(&hist)), now).unwrap();
         assert_eq!(
             s.apply(&upd("h_bucket", &[], Op::GaugeSet(1.0)), now),
             Err(Refusal::Conflict)
         );
         // And the reverse direction: a histogram over existing `y_count`.
-        s.apply(&upd("y_count", &[], Op::CounterAdd(1.0)), now).unwrap();
-        assert_eq!(s.apply(&upd("y", &[], obs(&hist)), now), Err(Refusal::Conflict));
+        s.apply(&upd("y_count", &[], Op::CounterAdd(1.0)), now)
+            .unwrap();
+        assert_eq!(
+            s.apply(&upd("y", &[], obs(&hist)), now),
+            Err(Refusal::Conflict)
+        );
         // A refused new family leaves no trace.
         assert!(s.snapshot(now).iter().all(|f| f.name != "y"));
     }
@@ -669,11 +683,20 @@ mod tests {
         s.apply(&upd("keep", &[], Op::GaugeSet(1.0)), t0).unwrap();
         assert_eq!(s.sweep(t0 + Duration::from_secs(10)).series_expired, 0);
         let sw = s.sweep(t0 + Duration::from_secs(11));
-        assert_eq!(sw, Sweep { series_expired: 1, families_removed: 1 });
+        assert_eq!(
+            sw,
+            Sweep {
+                series_expired: 1,
+                families_removed: 1
+            }
+        );
         assert_eq!(s.series_count(), 1);
         // The name is free again, even for another type.
         assert_eq!(
-            s.apply(&upd("c", &[], Op::GaugeSet(3.0)), t0 + Duration::from_secs(12)),
+            s.apply(
+                &upd("c", &[], Op::GaugeSet(3.0)),
+                t0 + Duration::from_secs(12)
+            ),
             Ok(true)
         );
     }
@@ -687,7 +710,8 @@ mod tests {
         }
         assert_eq!(single(&mut s, "users", t0), vec![(vec![], 3.0)]);
         let later = t0 + Duration::from_secs(61);
-        s.apply(&upd("users", &[], Op::SetInsert("d")), later).unwrap();
+        s.apply(&upd("users", &[], Op::SetInsert("d")), later)
+            .unwrap();
         assert_eq!(single(&mut s, "users", later), vec![(vec![], 1.0)]);
         // A plain gauge on the same series is a kind mismatch, not a crash.
         assert_eq!(
