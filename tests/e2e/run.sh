@@ -89,7 +89,27 @@ grep -q 'airflow.pool.open_slots.\*' "$WORK/explain.txt" || { cat "$WORK/explain
 grep -q 'airflow_pool_open_slots{pool="default_pool"} 128' "$WORK/explain.txt" || { cat "$WORK/explain.txt"; fail "explain: no series"; }
 ok "explain"
 
-# 4. The README's run command: no flags at all, default ports :9125 and :9102.
+# 4. SIGHUP reloads the mapping file; a broken file keeps the running mapping.
+U=$(free_port); W=$(free_port)
+printf 'mappings:\n- match: hup.*\n  name: before\n' >"$WORK/hup.yml"
+"$BIN" --statsd.listen-udp=127.0.0.1:$U --statsd.listen-tcp= --web.listen-address=127.0.0.1:$W \
+  --statsd.mapping-config="$WORK/hup.yml" >"$WORK/hup.log" 2>&1 &
+HUP_PID=$!
+PIDS+=($HUP_PID)
+wait_http "http://127.0.0.1:$W/-/ready"
+printf 'mappings:\n- match: hup.*\n  name: after\n' >"$WORK/hup.yml"
+kill -HUP $HUP_PID
+wait_sample "http://127.0.0.1:$W/metrics" 'statsd_exporter_config_reloads_total{outcome="success"}' 1
+python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"hup.x:1|c", ("127.0.0.1", int(sys.argv[1])))' $U
+wait_sample "http://127.0.0.1:$W/metrics" after 1
+printf 'mappings: [oops\n' >"$WORK/hup.yml"
+kill -HUP $HUP_PID
+wait_sample "http://127.0.0.1:$W/metrics" 'statsd_exporter_config_reloads_total{outcome="failure"}' 1
+wait_sample "http://127.0.0.1:$W/metrics" statsd_exporter_config_last_reload_successful 0
+grep -q 'hup.yml' "$WORK/hup.log" || { cat "$WORK/hup.log"; fail "reload error does not name the file"; }
+ok "SIGHUP reload (success, then a bad file kept the running mapping)"
+
+# 5. The README's run command: no flags at all, default ports :9125 and :9102.
 if ! (echo >/dev/tcp/127.0.0.1/9102) 2>/dev/null; then
   "$BIN" >"$WORK/default.log" 2>&1 &
   PIDS+=($!)
