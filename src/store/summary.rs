@@ -64,6 +64,10 @@ pub struct SummaryState {
     head_expires: Instant,
     stream_width: Duration,
     buf_cap: usize,
+    /// Quantiles from the last query; valid until the window changes, so
+    /// scrapes of idle series (most Airflow timers) do not re-sort under the
+    /// store lock.
+    cached: Option<Vec<f64>>,
     pub sum: f64,
     pub count: f64,
 }
@@ -86,6 +90,7 @@ impl SummaryState {
             head_expires: now + stream_width,
             stream_width,
             buf_cap: buf_cap.clamp(1, 100_000) as usize,
+            cached: None,
             sum: 0.0,
             count: 0.0,
         }
@@ -96,6 +101,7 @@ impl SummaryState {
         let n = self.streams.len();
         let mut rotations = 0;
         while now >= self.head_expires && rotations < n {
+            self.cached = None;
             self.streams[self.head].reset();
             self.head = (self.head + 1) % n;
             self.head_expires += self.stream_width;
@@ -109,6 +115,7 @@ impl SummaryState {
 
     pub fn observe(&mut self, v: f64, weight: f64, now: Instant) {
         self.rotate(now);
+        self.cached = None;
         self.sum += v * weight;
         self.count += weight;
         let cap = self.buf_cap;
@@ -121,9 +128,16 @@ impl SummaryState {
     /// as client_golang reports.
     pub fn quantiles(&mut self, qs: &[f64], now: Instant) -> Vec<f64> {
         self.rotate(now);
+        if let Some(c) = &self.cached {
+            if c.len() == qs.len() {
+                return c.clone();
+            }
+        }
         let mut sorted = self.streams[self.head].samples.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
-        qs.iter().map(|&q| nearest_rank(&sorted, q)).collect()
+        let values: Vec<f64> = qs.iter().map(|&q| nearest_rank(&sorted, q)).collect();
+        self.cached = Some(values.clone());
+        values
     }
 
     /// Bytes held by this series' reservoirs (for memory accounting).
@@ -158,6 +172,9 @@ mod tests {
         assert_eq!(s.quantiles(&[0.5, 0.9, 0.99], t0), vec![50.0, 90.0, 99.0]);
         assert_eq!(s.count, 100.0);
         assert_eq!(s.sum, 5050.0);
+        // Cached answer is invalidated by the next observation.
+        s.observe(1000.0, 1.0, t0);
+        assert_eq!(s.quantiles(&[0.5, 0.9, 0.99], t0), vec![51.0, 91.0, 100.0]);
     }
 
     #[test]
