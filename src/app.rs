@@ -99,7 +99,7 @@ impl App {
         let rules = mapper.rules().len();
         let mut shared = Shared::new(
             mapper,
-            Store::new(config.set_window),
+            Store::new(config.set_window).with_max_series(config.max_series),
             parse,
             config.cache_size,
             cache_type,
@@ -112,6 +112,7 @@ impl App {
         }
         let t = &shared.telemetry;
         t.loaded_mappings.set(rules as i64);
+        t.max_series.set(config.max_series as i64);
         t.last_reload_successful.set(1);
         t.last_reload_success_timestamp.set(unix_now());
         *t.config_hash.lock() = hash;

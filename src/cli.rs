@@ -135,6 +135,8 @@ pub struct Config {
     pub relay_addresses: Vec<String>,
     pub relay_packet_length: usize,
     pub tcp_max_connections: usize,
+    /// `--statsd.max-series` (0 = unlimited).
+    pub max_series: usize,
     pub max_line_length: usize,
     pub set_window: Duration,
     pub check_config: bool,
@@ -425,6 +427,15 @@ pub static FLAGS: &[FlagSpec] = &[
         "1024",
         G::Listeners,
         "Maximum number of concurrent TCP connections; further connections are refused.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.max-series",
+        K::Uint,
+        "100000",
+        G::Listeners,
+        "Hard limit on live series across all families; an event that would create one more \
+         is dropped and counted in statsd_exporter_series_dropped_total (0 = no limit).",
     )
     .ours(),
     FlagSpec::new(
@@ -980,6 +991,7 @@ impl Resolved {
             relay_addresses: self.list("statsd.relay.address"),
             relay_packet_length: self.uint("statsd.relay.packet-length"),
             tcp_max_connections: self.uint("statsd.tcp-max-connections"),
+            max_series: self.uint("statsd.max-series"),
             max_line_length: self.uint("statsd.max-line-length"),
             set_window: self.duration("statsd.set-window"),
             check_config: self.bool("check-config"),
@@ -1329,6 +1341,7 @@ mod tests {
             ("statsd.tcp-max-connections", "16", |c| {
                 c.tcp_max_connections == 16
             }),
+            ("statsd.max-series", "10", |c| c.max_series == 10),
             ("statsd.max-line-length", "1024", |c| {
                 c.max_line_length == 1024
             }),

@@ -229,6 +229,9 @@ impl Ingester {
                 Err(Refusal::SetFull) => {
                     t.event_error(EventError::SetMembersLimit).inc();
                 }
+                Err(Refusal::SeriesLimit) => {
+                    t.series_dropped_limit.inc();
+                }
                 Err(Refusal::Conflict | Refusal::KindMismatch) => {
                     t.conflict(p.event_type.as_str(), &p.name)
                 }

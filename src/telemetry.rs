@@ -139,6 +139,8 @@ pub struct Telemetry {
     pub cache_hits: Counter,
     pub cache_length: Gauge,
     pub series_expired: Counter,
+    pub series_dropped_limit: Counter,
+    pub max_series: Gauge,
     pub scrape_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub receive_buffer_bytes: Mutex<Vec<(String, f64)>>,
     conflicts: Mutex<HashMap<(&'static str, String), u64>>,
@@ -455,6 +457,21 @@ impl Telemetry {
             "Series removed because their TTL elapsed.",
             C,
             one(c(&self.series_expired)),
+        );
+        push(
+            "statsd_exporter_series_dropped_total",
+            "Events dropped because they would have created a series beyond a limit, by limit.",
+            C,
+            vec![(
+                vec![("limit", "max_series".to_string())],
+                c(&self.series_dropped_limit),
+            )],
+        );
+        push(
+            "statsd_exporter_series_limit",
+            "The configured limit on live series (--statsd.max-series; 0 = none).",
+            G,
+            one(self.max_series.get() as f64),
         );
         push(
             "statsd_exporter_series",

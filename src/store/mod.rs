@@ -103,6 +103,8 @@ pub enum Refusal {
     SetFull,
     /// A gauge was mixed with a set of the same series, or similar.
     KindMismatch,
+    /// Creating the series would exceed the store's series limit.
+    SeriesLimit,
 }
 
 #[derive(Clone, Debug)]
@@ -181,6 +183,8 @@ pub struct Store {
     families: HashMap<Box<str>, Family>,
     set_window: Duration,
     series_count: usize,
+    /// 0 = unlimited.
+    max_series: usize,
 }
 
 /// What a sweep removed.
@@ -244,7 +248,15 @@ impl Store {
             families: HashMap::new(),
             set_window,
             series_count: 0,
+            max_series: 0,
         }
+    }
+
+    /// Caps the number of live series (0 = unlimited). Existing series keep
+    /// updating at the limit; only new ones are refused.
+    pub fn with_max_series(mut self, max_series: usize) -> Self {
+        self.max_series = max_series;
+        self
     }
 
     pub fn series_count(&self) -> usize {
@@ -297,12 +309,16 @@ impl Store {
     /// Applies one update. Returns whether a new series was created.
     pub fn apply(&mut self, u: &Update<'_>, now: Instant) -> Result<bool, Refusal> {
         let kind = u.op.family_type();
+        let full = self.max_series != 0 && self.series_count >= self.max_series;
         let family = match self.families.get_mut(u.name) {
             Some(f) if f.kind == kind => f,
             Some(_) => return Err(Refusal::Conflict),
             None => {
                 if self.conflicts(u.name, kind) {
                     return Err(Refusal::Conflict);
+                }
+                if full {
+                    return Err(Refusal::SeriesLimit);
                 }
                 self.families.insert(
                     u.name.into(),
@@ -325,6 +341,9 @@ impl Store {
             series.ttl = u.ttl;
             apply_op(&mut series.value, &u.op, now, set_window)?;
             return Ok(false);
+        }
+        if full {
+            return Err(Refusal::SeriesLimit);
         }
         let mut value = initial_value(&u.op, now);
         if let Err(e) = apply_op(&mut value, &u.op, now, set_window) {
@@ -717,6 +736,32 @@ mod tests {
         assert_eq!(
             s.apply(&upd("users", &[], Op::GaugeSet(1.0)), later),
             Err(Refusal::KindMismatch)
+        );
+    }
+
+    #[test]
+    fn series_limit_refuses_new_series_but_updates_existing() {
+        let now = Instant::now();
+        let mut s = Store::new(Duration::from_secs(60)).with_max_series(2);
+        s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(1.0)), now)
+            .unwrap();
+        s.apply(&upd("b", &[], Op::GaugeSet(1.0)), now).unwrap();
+        assert_eq!(
+            s.apply(&upd("a", &[("k", "2")], Op::CounterAdd(1.0)), now),
+            Err(Refusal::SeriesLimit)
+        );
+        assert_eq!(
+            s.apply(&upd("c", &[], Op::CounterAdd(1.0)), now),
+            Err(Refusal::SeriesLimit)
+        );
+        assert_eq!(
+            s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(2.0)), now),
+            Ok(false)
+        );
+        assert_eq!(s.series_count(), 2);
+        assert_eq!(
+            single(&mut s, "a", now),
+            vec![(vec![("k".into(), "1".into())], 3.0)]
         );
     }
 
