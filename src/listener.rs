@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
 
 use crate::ingest::{Ingester, Shared};
+use crate::telemetry::Telemetry;
+use prometheus_client::metrics::counter::Counter;
 
 /// Largest datagram we accept (the UDP maximum); longer ones are truncated by
 /// the kernel and their last line fails to parse, which is counted.
@@ -146,31 +148,47 @@ pub fn kernel_udp_drops(inodes: &[u64]) -> u64 {
     total
 }
 
-/// Reads datagrams until `stop` is set.
+/// Reads datagrams on a dedicated thread until `stop` is set. `recv` is the
+/// socket's receive; `packets` the counter to bump per datagram.
+fn spawn_datagram_reader(
+    name: &'static str,
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
+    packets: fn(&Telemetry) -> &Counter,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut ingester = shared.ingester();
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            while !stop.load(Ordering::Relaxed) {
+                match recv(&mut buf) {
+                    Ok(n) => {
+                        packets(&shared.telemetry).inc();
+                        ingester.ingest(&buf[..n], Instant::now());
+                    }
+                    Err(e) if is_timeout(&e) => {}
+                    // Transient (e.g. ICMP-induced) errors must not end the listener.
+                    Err(e) => tracing::debug!(error = %e, listener = name, "receive error"),
+                }
+            }
+        })
+}
+
 pub fn spawn_udp(
     listener: UdpListener,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("udp".into())
-        .spawn(move || {
-            let mut ingester = shared.ingester();
-            let mut buf = vec![0u8; MAX_DATAGRAM];
-            while !stop.load(Ordering::Relaxed) {
-                match listener.socket.recv(&mut buf) {
-                    Ok(n) => {
-                        shared.telemetry.udp_packets.inc();
-                        ingester.ingest(&buf[..n], Instant::now());
-                    }
-                    Err(e) if is_timeout(&e) => {}
-                    Err(e) => {
-                        // Transient (e.g. ICMP-induced) errors must not end the listener.
-                        tracing::debug!(error = %e, "udp receive error");
-                    }
-                }
-            }
-        })
+    let socket = listener.socket;
+    spawn_datagram_reader(
+        "udp",
+        move |b| socket.recv(b),
+        |t| &t.udp_packets,
+        shared,
+        stop,
+    )
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -233,22 +251,15 @@ pub fn spawn_unixgram(
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
+    let UnixgramListener { socket, path } = listener;
+    let recv = move |b: &mut [u8]| socket.recv(b);
+    let handle = spawn_datagram_reader("unixgram", recv, |t| &t.unixgram_packets, shared, stop)?;
+    // Remove the socket file once the reader has stopped.
     std::thread::Builder::new()
-        .name("unixgram".into())
+        .name("unixgram-cleanup".into())
         .spawn(move || {
-            let mut ingester = shared.ingester();
-            let mut buf = vec![0u8; MAX_DATAGRAM];
-            while !stop.load(Ordering::Relaxed) {
-                match listener.socket.recv(&mut buf) {
-                    Ok(n) => {
-                        shared.telemetry.unixgram_packets.inc();
-                        ingester.ingest(&buf[..n], Instant::now());
-                    }
-                    Err(e) if is_timeout(&e) => {}
-                    Err(e) => tracing::debug!(error = %e, "unixgram receive error"),
-                }
-            }
-            let _ = std::fs::remove_file(&listener.path);
+            let _ = handle.join();
+            let _ = std::fs::remove_file(&path);
         })
 }
 

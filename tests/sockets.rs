@@ -455,12 +455,17 @@ fn series_limit_bounds_the_store_and_counts_drops() {
     let lines: String = (0..10).map(|i| format!("flood.n{i}:1|c\n")).collect();
     udp.send_to(lines.as_bytes(), b.udp[0]).unwrap();
     let body = wait_for(h.http, "drops counted", |m| {
-        sample(m, "statsd_exporter_series_dropped_total{limit=\"max_series\"}") == Some(7.0)
+        sample(
+            m,
+            "statsd_exporter_series_dropped_total{limit=\"max_series\"}",
+        ) == Some(7.0)
     });
     let exposed = body.lines().filter(|l| l.starts_with("flood_n")).count();
     assert_eq!(exposed, 3, "{body}");
     assert_eq!(sample(&body, "statsd_exporter_series_limit"), Some(3.0));
     // Existing series keep counting at the limit.
     udp.send_to(b"flood.n0:5|c", b.udp[0]).unwrap();
-    wait_for(h.http, "existing series updated", |m| sample(m, "flood_n0") == Some(6.0));
+    wait_for(h.http, "existing series updated", |m| {
+        sample(m, "flood_n0") == Some(6.0)
+    });
 }
