@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::cli::{CacheKind, Config};
+use crate::cli::{CacheKind, Config, Profile};
 use crate::exposition::{self, Format};
 use crate::ingest::Shared;
 use crate::listener;
@@ -63,6 +63,15 @@ pub fn load_mapper(path: Option<&PathBuf>) -> anyhow::Result<(Mapper, String)> {
     }
 }
 
+/// Whether the built-in Airflow profile is on (see `--statsd.profile`).
+pub fn airflow_profile(config: &Config) -> bool {
+    match config.profile {
+        Profile::Auto => config.mapping_config.is_none(),
+        Profile::Airflow => true,
+        Profile::None => false,
+    }
+}
+
 /// The parser switches the flags select.
 pub fn parse_options(config: &Config) -> ParseOptions {
     ParseOptions {
@@ -78,12 +87,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use crate::telemetry::unix_now;
 
 impl App {
     pub fn new(config: &Config) -> anyhow::Result<App> {
@@ -104,6 +108,9 @@ impl App {
             config.cache_size,
             cache_type,
         );
+        if airflow_profile(config) {
+            shared = shared.with_airflow(&config.airflow_prefix);
+        }
         for target in &config.relay_addresses {
             let stats = shared.telemetry.add_relay(target);
             let relay = Relay::start(target, config.relay_packet_length, stats)
@@ -205,6 +212,13 @@ impl App {
             )
         };
         families.extend(t.families(&figures));
+        families.extend(self.shared.liveness.lock().families(Instant::now()));
+        if let Some(model) = &self.shared.airflow {
+            families.extend(crate::airflow::self_families(model));
+            // A gauge named `_total` (statsd_exporter compatibility) fails
+            // promtool; the profile's output is promtool-clean.
+            families.retain(|f| f.name != "statsd_exporter_metrics_total");
+        }
         exposition::sort_families(&mut families);
         let out = exposition::render(&families, format);
         t.scrape_duration_seconds.set(start.elapsed().as_secs_f64());

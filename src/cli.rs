@@ -78,6 +78,14 @@ pub enum Command {
     },
 }
 
+/// Which built-in model applies (`--statsd.profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Profile {
+    Auto,
+    Airflow,
+    None,
+}
+
 /// Mapping cache replacement policy (`--statsd.cache-type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CacheKind {
@@ -135,6 +143,10 @@ pub struct Config {
     pub relay_addresses: Vec<String>,
     pub relay_packet_length: usize,
     pub tcp_max_connections: usize,
+    /// `--statsd.profile`.
+    pub profile: Profile,
+    /// `--statsd.airflow-prefix`.
+    pub airflow_prefix: String,
     /// `--statsd.max-series` (0 = unlimited).
     pub max_series: usize,
     pub max_line_length: usize,
@@ -502,6 +514,24 @@ pub static FLAGS: &[FlagSpec] = &[
         G::Mapping,
         "Metric mapping configuration file name.",
     ),
+    FlagSpec::new(
+        "statsd.profile",
+        K::Choice(&["auto", "airflow", "none"]),
+        "auto",
+        G::Mapping,
+        "Built-in metric model. auto: the Airflow profile when no --statsd.mapping-config is \
+         given, statsd_exporter's behaviour otherwise; airflow: the mapping file's rules first, \
+         then the Airflow profile; none: statsd_exporter's behaviour (escaped names).",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.airflow-prefix",
+        K::Text,
+        "airflow",
+        G::Mapping,
+        "Airflow's [metrics] statsd_prefix: names starting with it go through the Airflow profile.",
+    )
+    .ours(),
     FlagSpec::new(
         "statsd.cache-size",
         K::Uint,
@@ -966,7 +996,14 @@ impl Resolved {
             "json" => LogFormat::Json,
             _ => LogFormat::Logfmt,
         };
+        let profile = match self.text("statsd.profile").as_str() {
+            "airflow" => Profile::Airflow,
+            "none" => Profile::None,
+            _ => Profile::Auto,
+        };
         Config {
+            profile,
+            airflow_prefix: self.text("statsd.airflow-prefix"),
             web_listen_addresses: self.list("web.listen-address"),
             web_telemetry_path: self.text("web.telemetry-path"),
             web_enable_lifecycle: self.bool("web.enable-lifecycle"),
@@ -1342,6 +1379,11 @@ mod tests {
                 c.tcp_max_connections == 16
             }),
             ("statsd.max-series", "10", |c| c.max_series == 10),
+            ("statsd.profile", "none", |c| c.profile == Profile::None),
+            ("statsd.profile", "airflow", |c| {
+                c.profile == Profile::Airflow
+            }),
+            ("statsd.airflow-prefix", "af", |c| c.airflow_prefix == "af"),
             ("statsd.max-line-length", "1024", |c| {
                 c.max_line_length == 1024
             }),

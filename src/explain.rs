@@ -69,7 +69,9 @@ pub fn explain(mapper: Mapper, source: &str, parse: ParseOptions, lines: &[Strin
             0,
             CacheType::Lru,
         ));
-        shared.ingester().ingest(line.as_bytes(), Instant::now());
+        shared
+            .ingester()
+            .ingest(line.as_bytes(), Instant::now(), Default::default());
         let mut fams = shared.store.lock().snapshot(Instant::now());
         sort_families(&mut fams);
         let text = render(&fams, Format::Text);

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::airflow::{AirflowModel, Kind as AirflowKind, Outcome as AirflowOutcome};
 use crate::escape::escape_metric_name;
+use crate::liveness::{Liveness, LivenessConfig};
 use crate::mapping::{CacheType, MapCache, MapOutcome, Mapper, ObserverOptions, Rule};
 use crate::parser::{parse_line, split_lines, ParseOptions};
 use crate::relay::Relay;
@@ -33,6 +35,34 @@ pub struct Shared {
     pub cache_size: usize,
     pub cache_type: CacheType,
     pub relays: Vec<Relay>,
+    /// The built-in Airflow profile, when enabled.
+    pub airflow: Option<AirflowModel>,
+    pub liveness: Mutex<Liveness>,
+}
+
+/// Where a datagram or stream chunk came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Identifies the sending socket (hash of the peer address, or a
+    /// connection number); liveness counts senders with it.
+    pub sender: u64,
+    /// True for datagram sockets, where a trailing `\n` marks the Datadog client.
+    pub datagram: bool,
+}
+
+impl Origin {
+    pub fn from_addr(addr: &impl std::hash::Hash) -> Origin {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        Origin {
+            sender: h.hash_one(addr),
+            datagram: true,
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Shared {
@@ -52,7 +82,15 @@ impl Shared {
             cache_size,
             cache_type,
             relays: Vec::new(),
+            airflow: None,
+            liveness: Mutex::new(Liveness::new(LivenessConfig::default())),
         }
+    }
+
+    /// Turns on the built-in Airflow profile for names under `prefix`.
+    pub fn with_airflow(mut self, prefix: &str) -> Self {
+        self.airflow = Some(AirflowModel::new(prefix));
+        self
     }
 
     pub fn mapper(&self) -> Arc<Mapper> {
@@ -104,7 +142,11 @@ enum PreparedOp<'a> {
     Counter(f64),
     GaugeSet(f64),
     GaugeAdd(f64),
-    Observe { value: f64, weight: f64, how: usize },
+    Observe {
+        value: f64,
+        weight: f64,
+        how: Arc<ObserveAs>,
+    },
     Set(&'a str),
 }
 
@@ -114,7 +156,9 @@ pub struct Ingester {
     generation: u64,
     cache: MapCache,
     /// `ObserveAs` per rule index; the last slot is the defaults'.
-    observe: Vec<Option<ObserveAs>>,
+    observe: Vec<Option<Arc<ObserveAs>>>,
+    /// `ObserveAs` per Airflow family.
+    airflow_observe: std::collections::HashMap<&'static str, Arc<ObserveAs>>,
     reported_cache: (u64, u64),
 }
 
@@ -129,6 +173,7 @@ impl Ingester {
             generation,
             cache,
             observe: Vec::new(),
+            airflow_observe: std::collections::HashMap::new(),
             reported_cache: (0, 0),
         };
         me.reset_rules();
@@ -149,20 +194,21 @@ impl Ingester {
         }
     }
 
-    fn observe_index(&mut self, rule: Option<&Rule>) -> usize {
+    fn observe_for(&mut self, rule: Option<&Rule>) -> Arc<ObserveAs> {
         let idx = rule.map_or(self.observe.len() - 1, |r| r.index);
-        if self.observe[idx].is_none() {
-            let opts = match rule {
-                Some(r) => &r.observer,
-                None => &self.mapper.defaults().observer,
-            };
-            self.observe[idx] = Some(observe_as(opts));
-        }
-        idx
+        let mapper = &self.mapper;
+        self.observe[idx]
+            .get_or_insert_with(|| {
+                Arc::new(observe_as(match rule {
+                    Some(r) => &r.observer,
+                    None => &mapper.defaults().observer,
+                }))
+            })
+            .clone()
     }
 
     /// Ingests a datagram, or a chunk of complete lines from a stream.
-    pub fn ingest(&mut self, data: &[u8], now: Instant) {
+    pub fn ingest(&mut self, data: &[u8], now: Instant, origin: Origin) {
         self.refresh_mapper();
         let shared = self.shared.clone();
         let t = &shared.telemetry;
@@ -184,6 +230,9 @@ impl Ingester {
         if samples.is_empty() {
             return;
         }
+        // The Datadog client ends every datagram with a newline (pystatsd
+        // never does); it also is the only one that writes `|#` tags.
+        let dogstatsd = (origin.datagram && data.ends_with(b"\n")) || contains(data, b"|#");
         // Map outside the store lock; keep the outcomes alive for borrowing.
         let outcomes: Vec<Arc<MapOutcome>> = samples
             .iter()
@@ -191,7 +240,7 @@ impl Ingester {
             .collect();
         let mut prepared = Vec::with_capacity(samples.len());
         for (s, outcome) in samples.iter().zip(&outcomes) {
-            if let Some(p) = self.prepare(t, s, outcome) {
+            if let Some(p) = self.prepare(&shared, s, outcome, dogstatsd, origin.sender, now) {
                 prepared.push(p);
             }
         }
@@ -212,7 +261,7 @@ impl Ingester {
                 PreparedOp::Observe { value, weight, how } => Op::Observe {
                     value: *value,
                     weight: *weight,
-                    how: self.observe[*how].as_ref().expect("filled by prepare"),
+                    how,
                 },
             };
             let update = Update {
@@ -252,10 +301,53 @@ impl Ingester {
     /// `handleEvent` does, plus reserved-label protection.
     fn prepare<'a>(
         &mut self,
-        t: &Telemetry,
+        shared: &Shared,
         s: &'a Sample<'a>,
         outcome: &'a MapOutcome,
+        dogstatsd: bool,
+        sender: u64,
+        now: Instant,
     ) -> Option<Prepared<'a>> {
+        let t = &shared.telemetry;
+        if let (MapOutcome::Unmapped, Some(model)) = (outcome, &shared.airflow) {
+            match model.map(s, dogstatsd, sender) {
+                AirflowOutcome::NotAirflow => {}
+                AirflowOutcome::Drop(reason) => {
+                    t.airflow_dropped(reason).inc();
+                    return None;
+                }
+                AirflowOutcome::Unknown { group } => {
+                    t.events_unmapped.inc();
+                    return Some(Prepared {
+                        name: Cow::Borrowed("airflow_unmapped_samples_total"),
+                        help: "Samples of Airflow StatsD names the built-in profile does not know, by the first two name components.",
+                        labels: vec![
+                            (Cow::Borrowed("statsd_group"), Cow::Owned(group)),
+                            (Cow::Borrowed("type"), Cow::Borrowed(s.value.kind().as_str())),
+                        ],
+                        op: PreparedOp::Counter(1.0),
+                        ttl: self.mapper.defaults().ttl,
+                        event_type: EventType::Counter,
+                    });
+                }
+                AirflowOutcome::Series {
+                    family,
+                    labels,
+                    scale,
+                    heartbeat,
+                } => {
+                    if let Some(c) = heartbeat {
+                        shared.liveness.lock().heartbeat(
+                            c,
+                            sender,
+                            now,
+                            crate::telemetry::unix_now(),
+                        );
+                    }
+                    return self.prepare_airflow(t, s, family, labels, scale);
+                }
+            }
+        }
         let (name, rule, mut labels): (Cow<'a, str>, Option<&'a Rule>, Vec<_>) = match outcome {
             MapOutcome::Dropped { .. } => {
                 t.actions_drop.inc();
@@ -308,7 +400,7 @@ impl Ingester {
                 (op, EventType::Gauge)
             }
             SampleValue::Observer { value, weight } => {
-                let how = self.observe_index(rule);
+                let how = self.observe_for(rule);
                 (
                     PreparedOp::Observe {
                         value: value * scale,
@@ -321,12 +413,9 @@ impl Ingester {
             SampleValue::Set => (PreparedOp::Set(s.set_member), EventType::Set),
         };
         let reserved_for_type = match &op {
-            PreparedOp::Observe { how, .. } => match self.observe[*how] {
-                Some(ObserveAs::Histogram { .. }) => Some(("le", LabelRewrite::ReservedLe)),
-                Some(ObserveAs::Summary { .. }) => {
-                    Some(("quantile", LabelRewrite::ReservedQuantile))
-                }
-                None => None,
+            PreparedOp::Observe { how, .. } => match **how {
+                ObserveAs::Histogram { .. } => Some(("le", LabelRewrite::ReservedLe)),
+                ObserveAs::Summary { .. } => Some(("quantile", LabelRewrite::ReservedQuantile)),
             },
             _ => None,
         };
@@ -335,6 +424,76 @@ impl Ingester {
             name,
             help,
             labels,
+            op,
+            ttl,
+            event_type,
+        })
+    }
+}
+
+impl Ingester {
+    /// A sample the Airflow profile placed in one of its families.
+    fn prepare_airflow<'a>(
+        &mut self,
+        t: &Telemetry,
+        s: &'a Sample<'a>,
+        family: &'static crate::airflow::Family,
+        labels: Vec<(&'static str, Cow<'a, str>)>,
+        scale: f64,
+    ) -> Option<Prepared<'a>> {
+        let (op, event_type) = match (family.kind, s.value) {
+            (AirflowKind::Counter, SampleValue::Counter(v)) => {
+                if v < 0.0 {
+                    t.event_error(EventError::IllegalNegativeCounter).inc();
+                    return None;
+                }
+                (PreparedOp::Counter(v), EventType::Counter)
+            }
+            (AirflowKind::UpDown, SampleValue::Counter(v)) => {
+                (PreparedOp::GaugeAdd(v), EventType::Gauge)
+            }
+            (AirflowKind::Gauge, SampleValue::Gauge { value, relative }) => {
+                let op = if relative {
+                    PreparedOp::GaugeAdd(value)
+                } else {
+                    PreparedOp::GaugeSet(value)
+                };
+                (op, EventType::Gauge)
+            }
+            (AirflowKind::Timer(buckets), SampleValue::Observer { value, weight }) => {
+                let how = self
+                    .airflow_observe
+                    .entry(family.name)
+                    .or_insert_with(|| {
+                        Arc::new(ObserveAs::Histogram {
+                            buckets: buckets.into(),
+                        })
+                    })
+                    .clone();
+                (
+                    PreparedOp::Observe {
+                        value: value * scale,
+                        weight,
+                        how,
+                    },
+                    EventType::Observer,
+                )
+            }
+            // The model only returns families whose kind fits the sample.
+            _ => return None,
+        };
+        let ttl = if family.ttl_seconds > 0 {
+            Duration::from_secs(family.ttl_seconds)
+        } else {
+            self.mapper.defaults().ttl
+        };
+        Some(Prepared {
+            name: Cow::Borrowed(family.name),
+            help: family.help,
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), v))
+                .collect(),
             op,
             ttl,
             event_type,
@@ -409,6 +568,7 @@ mod tests {
         ing.ingest(
             b"airflow.ti.finish.dag.task.success:1|c|#env:prod\nairflow.pool.open_slots:3|g\n",
             Instant::now(),
+            Origin::default(),
         );
         let out = render(&shared);
         assert!(
@@ -426,6 +586,7 @@ mod tests {
         ing.ingest(
             b"airflow.dag_processing.processes:-1|c\nx:2|c",
             Instant::now(),
+            Origin::default(),
         );
         assert_eq!(
             shared
@@ -444,6 +605,7 @@ mod tests {
         ing.ingest(
             b"x:1|ms|#quantile:0.5\ny:1|c|#__name__:evil,le:1\n",
             Instant::now(),
+            Origin::default(),
         );
         let out = render(&shared);
         assert!(
@@ -472,7 +634,11 @@ mappings:
 "#;
         let shared = shared_with(Some(yaml));
         let mut ing = shared.ingester();
-        ing.ingest(b"a.one:1|c|#env:tag\nb.two:1|c|#env:tag", Instant::now());
+        ing.ingest(
+            b"a.one:1|c|#env:tag\nb.two:1|c|#env:tag",
+            Instant::now(),
+            Origin::default(),
+        );
         let out = render(&shared);
         assert!(
             out.contains("a_total{env=\"mapped\",which=\"one\"} 1\n"),
@@ -489,6 +655,7 @@ mappings:
         ing.ingest(
             b"m:1|c\nm:1|g\nm:5|c\nstatsd_exporter_events_total:1|c",
             Instant::now(),
+            Origin::default(),
         );
         let out = render(&shared);
         assert!(out.contains("\nm 6\n"), "{out}");

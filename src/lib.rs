@@ -3,6 +3,7 @@
 //! The modules follow the data: `listener` → `parser` → `mapping` → `ingest`
 //! → `store` → `exposition` → `http`; `app` wires them, `cli` reads flags.
 
+pub mod airflow;
 pub mod app;
 pub mod cli;
 pub mod duration;
@@ -12,6 +13,7 @@ pub mod exposition;
 pub mod http;
 pub mod ingest;
 pub mod listener;
+pub mod liveness;
 pub mod logging;
 pub mod mapping;
 pub mod parser;

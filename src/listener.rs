@@ -17,7 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
 
-use crate::ingest::{Ingester, Shared};
+use crate::ingest::{Ingester, Origin, Shared};
 use crate::telemetry::Telemetry;
 use prometheus_client::metrics::counter::Counter;
 
@@ -152,7 +152,7 @@ pub fn kernel_udp_drops(inodes: &[u64]) -> u64 {
 /// socket's receive; `packets` the counter to bump per datagram.
 fn spawn_datagram_reader(
     name: &'static str,
-    mut recv: impl FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<(usize, Origin)> + Send + 'static,
     packets: fn(&Telemetry) -> &Counter,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
@@ -164,9 +164,9 @@ fn spawn_datagram_reader(
             let mut buf = vec![0u8; MAX_DATAGRAM];
             while !stop.load(Ordering::Relaxed) {
                 match recv(&mut buf) {
-                    Ok(n) => {
+                    Ok((n, origin)) => {
                         packets(&shared.telemetry).inc();
-                        ingester.ingest(&buf[..n], Instant::now());
+                        ingester.ingest(&buf[..n], Instant::now(), origin);
                     }
                     Err(e) if is_timeout(&e) => {}
                     // Transient (e.g. ICMP-induced) errors must not end the listener.
@@ -182,13 +182,12 @@ pub fn spawn_udp(
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     let socket = listener.socket;
-    spawn_datagram_reader(
-        "udp",
-        move |b| socket.recv(b),
-        |t| &t.udp_packets,
-        shared,
-        stop,
-    )
+    let recv = move |b: &mut [u8]| {
+        socket
+            .recv_from(b)
+            .map(|(n, from)| (n, Origin::from_addr(&from)))
+    };
+    spawn_datagram_reader("udp", recv, |t| &t.udp_packets, shared, stop)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -252,7 +251,13 @@ pub fn spawn_unixgram(
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     let UnixgramListener { socket, path } = listener;
-    let recv = move |b: &mut [u8]| socket.recv(b);
+    let recv = move |b: &mut [u8]| {
+        socket.recv_from(b).map(|(n, from)| {
+            // Unbound client sockets have no name: they all look alike.
+            let origin = Origin::from_addr(&from.as_pathname().map(Path::to_path_buf));
+            (n, origin)
+        })
+    };
     let handle = spawn_datagram_reader("unixgram", recv, |t| &t.unixgram_packets, shared, stop)?;
     // Remove the socket file once the reader has stopped.
     std::thread::Builder::new()
@@ -271,6 +276,7 @@ pub struct StreamContext {
     ingester: Arc<Mutex<Ingester>>,
     permits: Arc<Semaphore>,
     max_line: usize,
+    next_connection: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StreamContext {
@@ -280,6 +286,7 @@ impl StreamContext {
             shared,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             max_line: max_line.max(16),
+            next_connection: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         }
     }
 
@@ -301,6 +308,11 @@ impl StreamContext {
     /// (statsd_exporter closes it, losing what follows).
     async fn serve<S: AsyncRead + Unpin>(&self, mut stream: S) {
         let t = &self.shared.telemetry;
+        // Each connection is one sender (one Airflow process).
+        let origin = Origin {
+            sender: self.next_connection.fetch_add(1, Ordering::Relaxed),
+            datagram: false,
+        };
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
         let mut batch: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
@@ -339,7 +351,7 @@ impl StreamContext {
             }
             buf.drain(..start);
             if !batch.is_empty() {
-                self.ingester.lock().ingest(&batch, Instant::now());
+                self.ingester.lock().ingest(&batch, Instant::now(), origin);
                 batch.clear();
             }
             if buf.len() > self.max_line {
@@ -350,7 +362,7 @@ impl StreamContext {
         }
         if !buf.is_empty() && !skipping {
             // A last line without a newline still counts, as in statsd_exporter.
-            self.ingester.lock().ingest(&buf, Instant::now());
+            self.ingester.lock().ingest(&buf, Instant::now(), origin);
         }
     }
 }

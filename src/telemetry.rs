@@ -139,6 +139,7 @@ pub struct Telemetry {
     pub cache_hits: Counter,
     pub cache_length: Gauge,
     pub series_expired: Counter,
+    airflow_dropped: Vec<Counter>,
     pub series_dropped_limit: Counter,
     pub max_series: Gauge,
     pub scrape_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -152,10 +153,11 @@ impl Telemetry {
     pub fn new() -> Self {
         Telemetry {
             sample_errors: Reject::ALL.iter().map(|_| Counter::default()).collect(),
-            start_time_seconds: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            airflow_dropped: crate::airflow::DROP_REASONS
+                .iter()
+                .map(|_| Counter::default())
+                .collect(),
+            start_time_seconds: unix_now(),
             ..Default::default()
         }
     }
@@ -175,6 +177,15 @@ impl Telemetry {
     pub fn sample_error(&self, r: Reject) -> &Counter {
         let i = Reject::ALL.iter().position(|x| *x == r).unwrap_or(0);
         &self.sample_errors[i]
+    }
+
+    /// Airflow-profile drops by reason (one of `airflow::DROP_REASONS`).
+    pub fn airflow_dropped(&self, reason: &str) -> &Counter {
+        let i = crate::airflow::DROP_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        &self.airflow_dropped[i]
     }
 
     /// Counts a type conflict, bounding the `metric_name` label.
@@ -453,6 +464,15 @@ impl Telemetry {
             one(self.cache_length.get() as f64),
         );
         push(
+            "statsd_exporter_airflow_dropped_total",
+            "Samples the Airflow profile dropped on purpose (duplicates of an event already counted, client telemetry), by reason.",
+            C,
+            crate::airflow::DROP_REASONS
+                .iter()
+                .map(|r| (vec![("reason", r.to_string())], c(self.airflow_dropped(r))))
+                .collect(),
+        );
+        push(
             "statsd_exporter_series_expired_total",
             "Series removed because their TTL elapsed.",
             C,
@@ -547,6 +567,14 @@ impl Telemetry {
         process_families(self.start_time_seconds, &mut push);
         out
     }
+}
+
+/// Seconds since the Unix epoch, as a float.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Store figures the self-metrics need, computed under the store lock.

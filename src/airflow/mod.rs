@@ -1,0 +1,365 @@
+//! The built-in Airflow profile: turns Airflow's StatsD names (legacy or
+//! tagged, plain/DogStatsD/InfluxDB, 2.x or 3.x) into the families of
+//! [`catalog`], counting each event exactly once.
+//!
+//! State kept (all bounded): which events have been seen under their legacy
+//! name (then the tagged twin is a duplicate and is dropped), DAG ids seen
+//! whole (to split 2.x legacy names whose ids contain dots), the detected
+//! Airflow major version (for unit fixes), and the last event per sender for
+//! families Airflow sends twice.
+
+pub mod catalog;
+pub mod docs;
+mod names;
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use catalog::{Family, Fix, Kind, FAMILIES};
+
+use crate::sample::{Sample, SampleValue};
+
+/// At most this many DAG ids are remembered for splitting legacy names.
+pub const MAX_KNOWN_DAGS: usize = 20_000;
+/// At most this many senders are remembered for repeat suppression.
+const MAX_REPEAT_SENDERS: usize = 4096;
+
+/// Names the Datadog client sends about itself.
+const DATADOG_TELEMETRY_PREFIX: &str = "datadog.dogstatsd.client.";
+
+/// What the profile makes of one sample.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// A series of a catalog family. `scale` corrects the unit.
+    Series {
+        family: &'static Family,
+        labels: Vec<(&'static str, Cow<'a, str>)>,
+        scale: f64,
+        /// Set for heartbeat events: which component beat.
+        heartbeat: Option<crate::liveness::Component>,
+    },
+    /// Dropped on purpose; the reason is a stable string for the self-metric.
+    Drop(&'static str),
+    /// An `airflow.*` name the catalog does not know: counted in a generic
+    /// family under its first two name components.
+    Unknown { group: String },
+    /// Not an Airflow name: handled as statsd_exporter handles unmapped names.
+    NotAirflow,
+}
+
+/// Reasons for `Outcome::Drop` (label values of
+/// `statsd_exporter_airflow_dropped_total{reason}`).
+pub const DROP_REASONS: &[&str] = &[
+    "duplicate_tagged_name",
+    "duplicate_repeat",
+    "duplicate_deprecated_name",
+    "datadog_client_telemetry",
+    "zero_preinit",
+    "type_mismatch",
+];
+
+struct Counters {
+    legacy_seen: Vec<AtomicBool>,
+    event_offsets: Vec<usize>,
+}
+
+/// The profile's state. Shared by every ingester; interior mutability keeps
+/// the hot path to atomics and a read lock.
+pub struct AirflowModel {
+    prefix: String,
+    names: names::Index,
+    counters: Counters,
+    known_dags: RwLock<HashSet<String>>,
+    version: AtomicU8,
+    last_by_sender: Mutex<HashMap<(u64, usize), (u64, u64)>>,
+    warned_no_ids: AtomicBool,
+}
+
+impl AirflowModel {
+    pub fn new(prefix: &str) -> Self {
+        let mut event_offsets = Vec::with_capacity(FAMILIES.len());
+        let mut n = 0;
+        for f in FAMILIES {
+            event_offsets.push(n);
+            n += f.events.len();
+        }
+        AirflowModel {
+            prefix: format!("{prefix}."),
+            names: names::Index::new(),
+            counters: Counters {
+                legacy_seen: (0..n).map(|_| AtomicBool::new(false)).collect(),
+                event_offsets,
+            },
+            known_dags: RwLock::new(HashSet::new()),
+            version: AtomicU8::new(0),
+            last_by_sender: Mutex::new(HashMap::new()),
+            warned_no_ids: AtomicBool::new(false),
+        }
+    }
+
+    /// The Airflow major version detected from version-specific names (0 = not yet).
+    pub fn detected_version(&self) -> u8 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    pub fn known_dag_count(&self) -> usize {
+        self.known_dags.read().len()
+    }
+
+    fn learn_dag(&self, dag: &str) {
+        if dag.is_empty() || self.known_dags.read().contains(dag) {
+            return;
+        }
+        let mut set = self.known_dags.write();
+        if set.len() < MAX_KNOWN_DAGS {
+            set.insert(dag.to_string());
+        }
+    }
+
+    fn detect_version(&self, name: &str) {
+        if self.version.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        const V2: &[&str] = &[
+            "local_task_job",
+            "dataset.",
+            "zombies_killed",
+            "task.cpu_usage.",
+            "task.mem_usage.",
+            "dag_processing.last_num_of_db_queries.",
+            "dag_processing.manager_stalls",
+            "sla_",
+        ];
+        const V3: &[&str] = &[
+            "dag_processor_heartbeat",
+            "asset.",
+            "ti.running",
+            "ti.queued",
+            "ti.scheduled",
+            "ti.deferred",
+            "scheduler.dagruns.running",
+            "triggerer.capacity_left",
+            "connection_test.",
+            "scheduler.dag_bag.",
+            "api_server.",
+            "scheduler.executor_heartbeat_duration",
+            "dagrun.first_task_start_delay",
+            "task_instances_without_heartbeats_killed",
+            "deadline_alerts.",
+        ];
+        if V2.iter().any(|p| name.starts_with(p)) || name.ends_with(".None") {
+            self.version.store(2, Ordering::Relaxed);
+        } else if V3.iter().any(|p| name.starts_with(p)) || name.contains("__") {
+            self.version.store(3, Ordering::Relaxed);
+        }
+    }
+
+    fn fix_scale(&self, fix: Fix, dogstatsd: bool) -> f64 {
+        let v = self.version.load(Ordering::Relaxed);
+        let seconds = match fix {
+            Fix::None => false,
+            Fix::SecondsIfDogStatsd => dogstatsd,
+            Fix::SecondsIfDogStatsdV2 => dogstatsd && v == 2,
+            Fix::SecondsV2 => v == 2,
+            // Until the version is known, 3.x (the current line) is assumed.
+            Fix::SecondsV3 => v != 2,
+        };
+        if seconds {
+            1000.0
+        } else {
+            1.0
+        }
+    }
+
+    /// Maps one sample. `dogstatsd` says the datagram came from the Datadog
+    /// client (its datagrams end in `\n`, or the line carried `|#` tags);
+    /// `sender` identifies the sending socket.
+    pub fn map<'a>(&self, s: &'a Sample<'a>, dogstatsd: bool, sender: u64) -> Outcome<'a> {
+        let Some(name) = s.name.strip_prefix(self.prefix.as_str()) else {
+            if s.name.starts_with(DATADOG_TELEMETRY_PREFIX) {
+                return Outcome::Drop("datadog_client_telemetry");
+            }
+            return Outcome::NotAirflow;
+        };
+        self.detect_version(name);
+        if catalog::DROPPED_DUPLICATES.contains(&name) {
+            return Outcome::Drop("duplicate_deprecated_name");
+        }
+        if let Some(dag) = s.tags.iter().find(|(k, _)| k == "dag_id").map(|(_, v)| v) {
+            self.learn_dag(dag);
+        }
+        let (fi, ei, labels) = if let Some((fi, ei)) = self.names.tagged(name) {
+            let event_idx = self.counters.event_offsets[fi] + ei;
+            let family = &FAMILIES[fi];
+            let event = &family.events[ei];
+            if !event.legacy.is_empty()
+                && self.counters.legacy_seen[event_idx].load(Ordering::Relaxed)
+            {
+                return Outcome::Drop("duplicate_tagged_name");
+            }
+            let labels = labels_from_tags(family, s);
+            // Task events always have a legacy twin when legacy names are on,
+            // so a bare one means the wire carries no identities at all.
+            if family.labels.contains(&"dag_id")
+                && labels.len() < identity_count(family)
+                && !self.warned_no_ids.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    metric = name,
+                    "Airflow sends names without identities (plain StatsD with [metrics] legacy_names_on = False): \
+                     dag_id/task_id/pool labels are unknown. Set [metrics] legacy_names_on = True, or enable \
+                     statsd_datadog_enabled or statsd_influxdb_enabled, to get them."
+                );
+            }
+            (fi, ei, labels)
+        } else {
+            let version = self.version.load(Ordering::Relaxed);
+            let dags = self.known_dags.read();
+            match self.names.legacy(name, &dags, version) {
+                Some((fi, ei, caps)) => {
+                    drop(dags);
+                    let event_idx = self.counters.event_offsets[fi] + ei;
+                    self.counters.legacy_seen[event_idx].store(true, Ordering::Relaxed);
+                    if let Some((_, dag)) = caps.iter().find(|(k, _)| *k == "dag_id") {
+                        self.learn_dag(dag);
+                    }
+                    (fi, ei, caps)
+                }
+                None => {
+                    return Outcome::Unknown {
+                        group: name.split('.').take(2).collect::<Vec<_>>().join("."),
+                    };
+                }
+            }
+        };
+        let family = &FAMILIES[fi];
+        let event = &family.events[ei];
+        let type_ok = matches!(
+            (family.kind, s.value),
+            (Kind::Counter | Kind::UpDown, SampleValue::Counter(_))
+                | (Kind::Gauge, SampleValue::Gauge { .. })
+                | (Kind::Timer(_), SampleValue::Observer { .. })
+        );
+        if !type_ok {
+            return Outcome::Drop("type_mismatch");
+        }
+        if family.skip_zero_increments && s.value == SampleValue::Counter(0.0) {
+            return Outcome::Drop("zero_preinit");
+        }
+        let mut labels = labels;
+        for (k, v) in event.consts {
+            labels.push((k, Cow::Borrowed(v)));
+        }
+        labels.sort_by(|a, b| a.0.cmp(b.0));
+        if family.drop_immediate_repeat && self.is_repeat(sender, fi, &labels, s.value.value()) {
+            return Outcome::Drop("duplicate_repeat");
+        }
+        let heartbeat = if family.name == "airflow_heartbeats_total" {
+            crate::liveness::Component::from_heartbeat(name)
+        } else {
+            None
+        };
+        Outcome::Series {
+            family,
+            labels,
+            scale: self.fix_scale(event.fix, dogstatsd),
+            heartbeat,
+        }
+    }
+
+    /// True when the previous event of this family from this sender had the
+    /// same labels and value (3.x sends some legacy timers twice).
+    fn is_repeat(
+        &self,
+        sender: u64,
+        fi: usize,
+        labels: &[(&'static str, Cow<'_, str>)],
+        value: f64,
+    ) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&labels, &mut h);
+        let key = std::hash::Hasher::finish(&h);
+        let mut map = self.last_by_sender.lock();
+        let new = (key, value.to_bits());
+        match map.get_mut(&(sender, fi)) {
+            Some(last) if *last == new => {
+                // Only one repeat per event: the next identical one is a new event.
+                *last = (0, 0);
+                true
+            }
+            Some(last) => {
+                *last = new;
+                false
+            }
+            None => {
+                if map.len() >= MAX_REPEAT_SENDERS {
+                    map.clear();
+                }
+                map.insert((sender, fi), new);
+                false
+            }
+        }
+    }
+}
+
+/// Labels of the family that are identities (not constants of some event).
+fn identity_count(f: &Family) -> usize {
+    f.labels
+        .iter()
+        .filter(|l| {
+            !f.events
+                .iter()
+                .any(|e| e.consts.iter().any(|(k, _)| k == *l))
+        })
+        .count()
+}
+
+fn labels_from_tags<'a>(family: &Family, s: &'a Sample<'a>) -> Vec<(&'static str, Cow<'a, str>)> {
+    let mut out = Vec::new();
+    for (label, keys) in catalog::TAG_KEYS {
+        if !family.labels.contains(label) {
+            continue;
+        }
+        if let Some((_, v)) = keys
+            .iter()
+            .find_map(|k| s.tags.iter().find(|(tk, _)| tk == k))
+        {
+            if !v.is_empty() {
+                out.push((*label, Cow::Borrowed(v.as_ref())));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
+
+/// The profile's own gauges.
+pub fn self_families(model: &AirflowModel) -> Vec<crate::store::FamilySnapshot> {
+    use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+    let gauge = |name: &str, help: &str, v: f64| FamilySnapshot {
+        name: name.into(),
+        help: help.into(),
+        kind: FamilyType::Gauge,
+        series: vec![SeriesSnapshot {
+            labels: Vec::new().into(),
+            value: SnapValue::Single(v),
+        }],
+    };
+    vec![
+        gauge(
+            "statsd_exporter_airflow_detected_version",
+            "Airflow major version detected from version-specific metric names (0 = not yet known).",
+            f64::from(model.detected_version()),
+        ),
+        gauge(
+            "statsd_exporter_airflow_known_dags",
+            "DAG ids remembered to split legacy names whose ids contain dots (bounded).",
+            model.known_dag_count() as f64,
+        ),
+    ]
+}

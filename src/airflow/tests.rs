@@ -1,0 +1,440 @@
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::catalog::{Kind, FAMILIES, TAG_KEYS};
+use super::docs;
+use crate::escape::is_valid_metric_name;
+use crate::ingest::{Origin, Shared};
+use crate::liveness::Component;
+use crate::mapping::{CacheType, Mapper};
+use crate::parser::ParseOptions;
+use crate::store::{FamilySnapshot, SnapValue, Store};
+
+#[test]
+fn docs_metrics_md_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+    let want = docs::metrics_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/metrics.md is stale: run UPDATE_DOCS=1 cargo test --lib airflow::tests::docs_metrics_md"
+    );
+}
+
+#[test]
+fn catalog_follows_prometheus_conventions() {
+    let mut names = HashSet::new();
+    for f in FAMILIES {
+        assert!(names.insert(f.name), "{} listed twice", f.name);
+        assert!(
+            is_valid_metric_name(f.name) && f.name.starts_with("airflow_"),
+            "{}",
+            f.name
+        );
+        match f.kind {
+            Kind::Counter => assert!(f.name.ends_with("_total"), "{}", f.name),
+            Kind::Timer(b) => {
+                assert!(f.name.ends_with("_seconds"), "{}", f.name);
+                assert!(b.windows(2).all(|w| w[0] < w[1]), "{} buckets", f.name);
+            }
+            Kind::Gauge | Kind::UpDown => assert!(!f.name.ends_with("_total"), "{}", f.name),
+        }
+        assert!(!f.help.is_empty());
+        for e in f.events {
+            for (k, _) in e.consts {
+                assert!(
+                    f.labels.contains(k),
+                    "{}: const label {k} not declared",
+                    f.name
+                );
+            }
+            for l in e.legacy {
+                for var in l.split('{').skip(1).map(|p| &p[..p.find('}').unwrap()]) {
+                    assert!(
+                        f.labels.contains(&var) || var == "job_id",
+                        "{}: placeholder {var} not a label",
+                        f.name
+                    );
+                }
+            }
+        }
+        for l in f.labels {
+            let from_tag = TAG_KEYS.iter().any(|(k, _)| k == l);
+            let from_const = f
+                .events
+                .iter()
+                .any(|e| e.consts.iter().any(|(k, _)| k == l));
+            assert!(
+                from_tag || from_const,
+                "{}: label {l} has no source",
+                f.name
+            );
+        }
+    }
+}
+
+#[test]
+fn printed_profile_is_a_valid_statsd_exporter_mapping() {
+    let yaml = docs::profile_yaml("airflow");
+    let mapper = Mapper::from_yaml_str(&yaml, "profile.yml").expect("profile YAML loads");
+    assert!(mapper.rules().len() > FAMILIES.len());
+    use crate::mapping::MapOutcome;
+    use crate::sample::MetricKind;
+    match mapper.map("airflow.pool.open_slots.default_pool", MetricKind::Gauge) {
+        MapOutcome::Mapped { name, labels, .. } => {
+            assert_eq!(name, "airflow_pool_slots");
+            assert!(labels.contains(&("pool".to_string(), "default_pool".to_string())));
+            assert!(labels.contains(&("state".to_string(), "open".to_string())));
+        }
+        other => panic!("{other:?}"),
+    }
+    match mapper.map(
+        "airflow.operator_successes_BashOperator",
+        MetricKind::Counter,
+    ) {
+        MapOutcome::Mapped { name, labels, .. } => {
+            assert_eq!(name, "airflow_operator_successes_total");
+            assert_eq!(
+                labels,
+                vec![("operator".to_string(), "BashOperator".to_string())]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// --- Replaying the real captures -------------------------------------------
+
+const DAGS: &[&str] = &[
+    "corpus.quick-success_v1",
+    "corpus_fail-retry.v1",
+    "corpus.long-sensor_dag",
+    "every_minute.heartbeat-dag",
+];
+
+struct Replay {
+    shared: Arc<Shared>,
+    end: Instant,
+    lines: Vec<(f64, String, String)>,
+}
+
+fn corpus(file: &str) -> Vec<(f64, String, String)> {
+    let path = format!("{}/tests/data/corpus/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["t"].as_f64().unwrap(),
+                v["src"].as_str().unwrap().to_string(),
+                v["data"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn replay(file: &str) -> Replay {
+    let lines = corpus(file);
+    let shared = Arc::new(
+        Shared::new(
+            Mapper::empty(),
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        )
+        .with_airflow("airflow"),
+    );
+    let mut ing = shared.ingester();
+    let base = Instant::now();
+    let t0 = lines[0].0;
+    let mut end = base;
+    for (t, src, data) in &lines {
+        let now = base + Duration::from_secs_f64(t - t0);
+        end = now;
+        let mut origin = Origin::from_addr(src);
+        origin.datagram = true;
+        ing.ingest(data.as_bytes(), now, origin);
+    }
+    Replay { shared, end, lines }
+}
+
+type Series = BTreeMap<(String, Vec<(String, String)>), f64>;
+
+fn series(r: &Replay) -> (Series, Vec<FamilySnapshot>) {
+    let mut fams = r.shared.store.lock().snapshot(r.end);
+    fams.extend(r.shared.liveness.lock().families(r.end));
+    let mut out = BTreeMap::new();
+    for f in &fams {
+        for s in &f.series {
+            let labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let v = match &s.value {
+                SnapValue::Single(v) => *v,
+                SnapValue::Histogram { count, .. } | SnapValue::Summary { count, .. } => *count,
+            };
+            out.insert((f.name.clone(), labels), v);
+        }
+    }
+    (out, fams)
+}
+
+fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Splits `<dag>.<task>.<state>` (2.x dots or 3.x `__`) with the DAG list of
+/// the capture's README — independently of the model's resolver.
+fn split_ti(rest: &str) -> (String, String, String) {
+    let rest = rest.replace("__", ".");
+    let dag = DAGS
+        .iter()
+        .find(|d| rest.starts_with(&format!("{d}.")))
+        .expect("known dag");
+    let after = &rest[dag.len() + 1..];
+    let (task, state) = after.rsplit_once('.').unwrap();
+    (dag.to_string(), task.to_string(), state.to_string())
+}
+
+/// Expected `airflow_task_finishes_total` from the file: legacy lines in
+/// plain mode, tagged lines in tagged modes; zero increments ignored.
+fn expected_finishes(
+    lines: &[(f64, String, String)],
+    tagged: bool,
+) -> BTreeMap<(String, String, String), f64> {
+    let mut out = BTreeMap::new();
+    for (_, _, data) in lines {
+        for line in data.lines() {
+            let (name_part, rest) = line.split_once(':').unwrap();
+            let value: f64 = rest.split('|').next().unwrap().parse().unwrap();
+            if value == 0.0 {
+                continue;
+            }
+            let key = if tagged {
+                let (name, tags) = match name_part.split_once(',') {
+                    Some((n, t)) => (n, t.replace('=', ":")),
+                    None => (name_part, line.split("|#").nth(1).unwrap_or("").to_string()),
+                };
+                if name != "airflow.ti.finish" {
+                    continue;
+                }
+                let tag = |k: &str| {
+                    tags.split(',')
+                        .find_map(|t| t.strip_prefix(&format!("{k}:")))
+                        .unwrap()
+                        .to_string()
+                };
+                (tag("dag_id"), tag("task_id"), tag("state"))
+            } else {
+                let Some(r) = name_part.strip_prefix("airflow.ti.finish.") else {
+                    continue;
+                };
+                split_ti(r)
+            };
+            *out.entry(key).or_insert(0.0) += value;
+        }
+    }
+    out
+}
+
+fn check_capture(file: &str, tagged: bool, restarts: f64) {
+    let r = replay(file);
+    let (s, fams) = series(&r);
+    // Every task finish counted exactly once, with the right identities.
+    let want = expected_finishes(&r.lines, tagged);
+    assert!(!want.is_empty());
+    let got: BTreeMap<_, _> = s
+        .iter()
+        .filter(|((n, _), _)| n == "airflow_task_finishes_total")
+        .map(|((_, l), v)| {
+            let get = |k: &str| {
+                l.iter()
+                    .find(|(lk, _)| lk == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            ((get("dag_id"), get("task_id"), get("state")), *v)
+        })
+        .collect();
+    assert_eq!(got, want, "{file}: task finishes");
+    // Every Airflow name in the capture is in the catalog.
+    assert!(
+        !s.keys().any(|(n, _)| n == "airflow_unmapped_samples_total"),
+        "{file}: unmapped names: {:?}",
+        s.iter()
+            .filter(|((n, _), _)| n == "airflow_unmapped_samples_total")
+            .collect::<Vec<_>>()
+    );
+    // No statsd_exporter-style escaped names leak through, except non-Airflow ones.
+    for f in &fams {
+        assert!(
+            f.name.starts_with("airflow_"),
+            "{file}: unexpected family {}",
+            f.name
+        );
+    }
+    // Scheduler restarts, derived from the heartbeat senders.
+    assert_eq!(
+        s.get(&(
+            "airflow_restarts_total".to_string(),
+            kv(&[("component", "scheduler")])
+        )),
+        Some(&restarts),
+        "{file}: scheduler restarts"
+    );
+    assert_eq!(
+        r.shared.liveness.lock().restarts(Component::Triggerer),
+        0,
+        "{file}: triggerer restarts"
+    );
+    // Pool gauges: the last value sent for each pool.
+    for pool in ["default_pool", "corpus_pool"] {
+        let prefix = format!("airflow.pool.open_slots.{pool}:");
+        let last: f64 = r
+            .lines
+            .iter()
+            .flat_map(|(_, _, d)| d.lines())
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .last()
+            .map(|v| v.split('|').next().unwrap().parse().unwrap())
+            .unwrap_or_else(|| panic!("{file}: no {prefix}"));
+        assert_eq!(
+            s.get(&(
+                "airflow_pool_slots".to_string(),
+                kv(&[("pool", pool), ("state", "open")])
+            )),
+            Some(&last),
+            "{file}: pool {pool}"
+        );
+    }
+    // Heartbeats: one series per component, equal to the number of heartbeat lines.
+    let beats = r
+        .lines
+        .iter()
+        .flat_map(|(_, _, d)| d.lines())
+        .filter(|l| l.starts_with("airflow.scheduler_heartbeat"))
+        .count() as f64;
+    assert_eq!(
+        s.get(&(
+            "airflow_heartbeats_total".to_string(),
+            kv(&[("component", "scheduler")])
+        )),
+        Some(&beats),
+        "{file}: heartbeats"
+    );
+    // The DAG run histogram has every DAG run.
+    let runs = r
+        .lines
+        .iter()
+        .flat_map(|(_, _, d)| d.lines())
+        .filter(|l| {
+            l.starts_with("airflow.dagrun.duration.success.")
+                || l.starts_with("airflow.dagrun.duration.failed.")
+        })
+        .count() as f64;
+    let got_runs: f64 = s
+        .iter()
+        .filter(|((n, _), _)| n == "airflow_dagrun_duration_seconds")
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(got_runs, runs, "{file}: dag runs");
+}
+
+#[test]
+fn corpus_3_3_2_plain() {
+    check_capture("airflow-3.3.2-plain.jsonl", false, 1.0);
+}
+
+#[test]
+fn corpus_2_11_2_plain() {
+    check_capture("airflow-2.11.2-plain.jsonl", false, 1.0);
+}
+
+#[test]
+fn corpus_3_3_2_datadog() {
+    check_capture("airflow-3.3.2-datadog.jsonl", true, 0.0);
+}
+
+#[test]
+fn corpus_2_11_2_datadog() {
+    check_capture("airflow-2.11.2-datadog.jsonl", true, 0.0);
+}
+
+#[test]
+fn corpus_3_3_2_influxdb() {
+    check_capture("airflow-3.3.2-influxdb.jsonl", true, 0.0);
+}
+
+#[test]
+fn corpus_2_11_2_influxdb() {
+    check_capture("airflow-2.11.2-influxdb.jsonl", true, 0.0);
+}
+
+#[test]
+fn unit_fixes_give_seconds() {
+    // 3.3.2 DogStatsD: the scheduler loop timer is a context timer (seconds on the wire).
+    let r = replay("airflow-3.3.2-datadog.jsonl");
+    let fams = r.shared.store.lock().snapshot(r.end);
+    let f = fams
+        .iter()
+        .find(|f| f.name == "airflow_scheduler_loop_duration_seconds")
+        .unwrap();
+    let SnapValue::Histogram { sum, count, .. } = &f.series[0].value else {
+        panic!()
+    };
+    let mean = sum / count;
+    assert!((0.001..5.0).contains(&mean), "mean loop {mean} s");
+    // 3.3.2 plain: the same timer in real milliseconds gives the same order of magnitude.
+    let r = replay("airflow-3.3.2-plain.jsonl");
+    let fams = r.shared.store.lock().snapshot(r.end);
+    let f = fams
+        .iter()
+        .find(|f| f.name == "airflow_scheduler_loop_duration_seconds")
+        .unwrap();
+    let SnapValue::Histogram { sum, count, .. } = &f.series[0].value else {
+        panic!()
+    };
+    assert!(
+        (0.001..5.0).contains(&(sum / count)),
+        "mean loop {} s",
+        sum / count
+    );
+    assert_eq!(r.shared.airflow.as_ref().unwrap().detected_version(), 3);
+}
+
+#[test]
+fn processes_gauge_sums_increments_and_decrements() {
+    let r = replay("airflow-2.11.2-plain.jsonl");
+    let (s, _) = series(&r);
+    let want: f64 = r
+        .lines
+        .iter()
+        .flat_map(|(_, _, d)| d.lines())
+        .filter_map(|l| l.strip_prefix("airflow.dag_processing.processes:"))
+        .map(|v| v.split('|').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(
+        s.get(&("airflow_dag_processing_processes".to_string(), vec![])),
+        Some(&want)
+    );
+    assert_eq!(
+        r.shared
+            .telemetry
+            .event_error(crate::telemetry::EventError::IllegalNegativeCounter)
+            .get(),
+        0
+    );
+}
