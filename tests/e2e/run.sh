@@ -39,11 +39,16 @@ wait_sample() {
   done
 }
 
-# promtool: format errors fail; lint findings must all be of the kinds that
-# statsd_exporter-style (compat) names carry, which are listed here.
+# promtool: format errors fail. With `strict`, any lint finding fails (the
+# Airflow profile's output is clean); with `compat`, findings must all be of
+# the kinds that statsd_exporter-style names carry, which are listed here.
 check_with_promtool() {
-  local scrape=$1 out
+  local scrape=$1 mode=$2 out
   out=$(promtool check metrics <"$scrape" 2>&1) && { echo "promtool: no findings"; return 0; }
+  if [ "$mode" = strict ]; then
+    echo "$out" >&2
+    fail "promtool findings on the Airflow profile's output"
+  fi
   if grep -qiE 'error while linting|parsing error|text format' <<<"$out"; then
     echo "$out" >&2
     fail "promtool could not parse the scrape"
@@ -55,21 +60,36 @@ check_with_promtool() {
   head -n 3 <<<"$out"
 }
 
-# 1. Real Airflow traffic (3.3.2 and 2.11.2, plain and DogStatsD) without a mapping.
-U=$(free_port); W=$(free_port)
-"$BIN" --statsd.listen-udp=127.0.0.1:$U --statsd.listen-tcp= --web.listen-address=127.0.0.1:$W \
-  --log.format=json >"$WORK/exporter.log" 2>&1 &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$W/-/ready"
-SENT=$(python3 tests/e2e/replay.py 127.0.0.1:$U tests/data/corpus/airflow-3.3.2-plain.jsonl \
-  tests/data/corpus/airflow-2.11.2-datadog.jsonl tests/data/corpus/airflow-3.3.2-influxdb.jsonl)
-wait_sample "http://127.0.0.1:$W/metrics" statsd_exporter_udp_packets_total "$SENT"
-curl -fsS "http://127.0.0.1:$W/metrics" >"$WORK/scrape.txt"
-grep -q '^airflow_scheduler_heartbeat ' "$WORK/scrape.txt" || fail "no heartbeat series"
-ok "replayed $SENT real Airflow datagrams; $(grep -vc '^#' "$WORK/scrape.txt") samples exposed"
-check_with_promtool "$WORK/scrape.txt"
-ok "promtool check metrics parses the scrape"
-grep -q 'level' "$WORK/exporter.log" && python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$WORK/exporter.log" \
+# 1. Real Airflow traffic (3.3.2 and 2.11.2, plain, DogStatsD and InfluxDB),
+#    first with no flags at all (the built-in Airflow profile), then with the
+#    official chart's mapping file (statsd_exporter compatibility).
+replay_and_scrape() { # name, extra flags...
+  local name=$1; shift
+  local U W SENT
+  U=$(free_port); W=$(free_port)
+  "$BIN" --statsd.listen-udp=127.0.0.1:$U --statsd.listen-tcp= --web.listen-address=127.0.0.1:$W \
+    --log.format=json "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$W/-/ready"
+  SENT=$(python3 tests/e2e/replay.py 127.0.0.1:$U tests/data/corpus/airflow-3.3.2-plain.jsonl \
+    tests/data/corpus/airflow-2.11.2-datadog.jsonl tests/data/corpus/airflow-3.3.2-influxdb.jsonl)
+  wait_sample "http://127.0.0.1:$W/metrics" statsd_exporter_udp_packets_total "$SENT"
+  curl -fsS "http://127.0.0.1:$W/metrics" >"$WORK/$name.txt"
+  echo "$SENT"
+}
+SENT=$(replay_and_scrape profile)
+grep -q '^airflow_heartbeats_total{component="scheduler"} ' "$WORK/profile.txt" || fail "profile: no heartbeat series"
+if grep -E '^airflow_[a-z_]+' "$WORK/profile.txt" | grep -qE '^airflow_(ti|dag|dagrun|pool)_[a-z0-9_]*(corpus|every_minute)'; then
+  fail "profile: a DAG id leaked into a metric name"
+fi
+ok "profile: replayed $SENT real Airflow datagrams; $(grep -vc '^#' "$WORK/profile.txt") samples exposed"
+check_with_promtool "$WORK/profile.txt" strict
+ok "promtool check metrics: zero findings on the Airflow profile"
+SENT=$(replay_and_scrape compat --statsd.mapping-config=tests/data/statsd-mappings.yml)
+grep -q '^airflow_scheduler_heartbeat{type="counter"} ' "$WORK/compat.txt" || fail "compat: no heartbeat series"
+check_with_promtool "$WORK/compat.txt" compat
+ok "promtool check metrics parses the compat-mode scrape"
+grep -q 'level' "$WORK/profile.log" && python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$WORK/profile.log" \
   || fail "--log.format=json must write JSON lines"
 ok "json logs"
 
