@@ -438,3 +438,248 @@ fn processes_gauge_sums_increments_and_decrements() {
         0
     );
 }
+
+// --- The same activity in every wire form ------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Plain,
+    Datadog,
+    Influx,
+}
+
+/// One Airflow call site as Airflow `version` sends it in `mode`: the legacy
+/// copy (ids in the name), then the tagged copy — what the captures show.
+fn emit(
+    mode: Mode,
+    version: u8,
+    legacy: Option<String>,
+    tagged: &str,
+    tags: &[(&str, &str)],
+    value: &str,
+    ty: &str,
+) -> Vec<String> {
+    let esc = |v: &str| {
+        if version == 3 {
+            v.replace('.', "__")
+        } else {
+            v.to_string()
+        }
+    };
+    let legacy = legacy.map(|l| {
+        let mut l = l;
+        for (k, v) in tags {
+            l = l.replace(&format!("{{{k}}}"), &esc(v));
+        }
+        l
+    });
+    let tag_list = |sep: char, kv: char| {
+        tags.iter()
+            .map(|(k, v)| format!("{k}{kv}{v}"))
+            .collect::<Vec<_>>()
+            .join(&sep.to_string())
+    };
+    let mut out = Vec::new();
+    match mode {
+        Mode::Plain => {
+            if let Some(l) = legacy {
+                out.push(format!("airflow.{l}:{value}|{ty}"));
+            }
+            out.push(format!("airflow.{tagged}:{value}|{ty}"));
+        }
+        Mode::Datadog => {
+            if let Some(l) = legacy {
+                // 2.x passes the tags to the legacy call too; 3.x only constant tags.
+                let t = if version == 2 && !tags.is_empty() {
+                    format!("{},env:test", tag_list(',', ':'))
+                } else {
+                    "env:test".into()
+                };
+                out.push(format!("airflow.{l}:{value}|{ty}|#{t}\n"));
+            }
+            let t = if tags.is_empty() {
+                "env:test".to_string()
+            } else {
+                format!("{},env:test", tag_list(',', ':'))
+            };
+            out.push(format!("airflow.{tagged}:{value}|{ty}|#{t}\n"));
+        }
+        Mode::Influx => {
+            if let Some(l) = legacy {
+                out.push(if version == 2 && !tags.is_empty() {
+                    format!("airflow.{l},{}:{value}|{ty}", tag_list(',', '='))
+                } else {
+                    format!("airflow.{l}:{value}|{ty}")
+                });
+            }
+            let t = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(",{}", tag_list(',', '='))
+            };
+            out.push(format!("airflow.{tagged}{t}:{value}|{ty}"));
+        }
+    }
+    out
+}
+
+fn activity(mode: Mode, version: u8) -> Vec<String> {
+    let dag = "team.etl-dag_7";
+    let mut out = Vec::new();
+    let mut e =
+        |legacy: Option<&str>, tagged: &str, tags: &[(&str, &str)], value: &str, ty: &str| {
+            out.extend(emit(
+                mode,
+                version,
+                legacy.map(String::from),
+                tagged,
+                tags,
+                value,
+                ty,
+            ));
+        };
+    e(None, "scheduler_heartbeat", &[], "1", "c");
+    e(
+        Some("dagrun.dependency-check.{dag_id}"),
+        "dagrun.dependency-check",
+        &[("dag_id", dag)],
+        "2.5",
+        "ms",
+    );
+    e(
+        Some("pool.open_slots.{pool_name}"),
+        "pool.open_slots",
+        &[("pool_name", "etl.pool")],
+        "7",
+        "g",
+    );
+    for task in ["group.extract-3", "load"] {
+        let t = [("dag_id", dag), ("task_id", task)];
+        e(
+            Some("ti.start.{dag_id}.{task_id}"),
+            "ti.start",
+            &t,
+            "1",
+            "c",
+        );
+        e(
+            Some("dag.{dag_id}.{task_id}.duration"),
+            "task.duration",
+            &t,
+            "1500",
+            "ms",
+        );
+        let st = [("dag_id", dag), ("task_id", task), ("state", "success")];
+        e(
+            Some("ti.finish.{dag_id}.{task_id}.{state}"),
+            "ti.finish",
+            &st,
+            "1",
+            "c",
+        );
+        e(
+            Some("operator_successes_{operator_name}"),
+            "operator_successes",
+            &[("operator_name", "BashOperator")],
+            "1",
+            "c",
+        );
+    }
+    e(
+        Some("dagrun.duration.success.{dag_id}"),
+        "dagrun.duration.success",
+        &[("dag_id", dag)],
+        "4000",
+        "ms",
+    );
+    e(None, "dag_processing.processes", &[], "1", "c");
+    e(None, "dag_processing.processes", &[], "-1", "c");
+    e(None, "dag_processing.processes", &[], "1", "c");
+    out
+}
+
+fn run_lines(lines: &[String]) -> Series {
+    let shared = Arc::new(
+        Shared::new(
+            Mapper::empty(),
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        )
+        .with_airflow("airflow"),
+    );
+    let mut ing = shared.ingester();
+    let now = Instant::now();
+    for l in lines {
+        ing.ingest(
+            l.as_bytes(),
+            now,
+            Origin {
+                sender: 1,
+                datagram: true,
+            },
+        );
+    }
+    let r = Replay {
+        shared,
+        end: now,
+        lines: Vec::new(),
+    };
+    series(&r).0
+}
+
+#[test]
+fn every_wire_form_gives_the_same_series() {
+    // Airflow 2.x (dots in legacy ids) and 3.x (`__`) give the same series too.
+    assert_eq!(
+        run_lines(&activity(Mode::Plain, 2)),
+        run_lines(&activity(Mode::Plain, 3))
+    );
+    for version in [2u8, 3] {
+        let reference = run_lines(&activity(Mode::Plain, version));
+        assert_eq!(
+            reference.get(&(
+                "airflow_task_finishes_total".to_string(),
+                kv(&[
+                    ("dag_id", "team.etl-dag_7"),
+                    ("state", "success"),
+                    ("task_id", "group.extract-3")
+                ])
+            )),
+            Some(&1.0),
+            "v{version}: {reference:#?}"
+        );
+        assert_eq!(
+            reference.get(&(
+                "airflow_pool_slots".to_string(),
+                kv(&[("pool", "etl.pool"), ("state", "open")])
+            )),
+            Some(&7.0)
+        );
+        assert_eq!(
+            reference.get(&(
+                "airflow_operator_successes_total".to_string(),
+                kv(&[("operator", "BashOperator")])
+            )),
+            Some(&2.0)
+        );
+        assert_eq!(
+            reference.get(&("airflow_dag_processing_processes".to_string(), vec![])),
+            Some(&1.0)
+        );
+        for mode in [Mode::Datadog, Mode::Influx] {
+            let got = run_lines(&activity(mode, version));
+            assert_eq!(
+                got,
+                reference,
+                "v{version} {} differs from plain",
+                if mode == Mode::Datadog {
+                    "DogStatsD"
+                } else {
+                    "InfluxDB"
+                }
+            );
+        }
+    }
+}
