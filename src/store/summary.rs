@@ -2,11 +2,14 @@
 //!
 //! client_golang (what statsd_exporter uses) keeps `age_buckets` streams that
 //! each see every observation; the oldest one answers queries and is reset
-//! every `max_age / age_buckets`. We keep the same window shape, but each
-//! stream is a uniform reservoir of at most `buf_cap` samples instead of a
-//! CKMS sketch: memory is bounded by `age_buckets * buf_cap * 8` bytes per
-//! series, and quantiles are exact while a window holds fewer than `buf_cap`
-//! observations (always the case for Airflow's timers).
+//! every `max_age / age_buckets`. We keep the same window (the last
+//! `max_age`, in `age_buckets` slices), but each observation goes only into
+//! the newest slice and a query merges the slices: a slice is a uniform
+//! reservoir of at most `buf_cap` samples. Memory is bounded by
+//! `age_buckets * buf_cap * 8` bytes per series and, unlike five full copies,
+//! a quiet series holds only the samples it received. Quantiles are exact
+//! while each slice holds fewer than `buf_cap` observations (always the case
+//! for Airflow's timers).
 
 use std::time::{Duration, Instant};
 
@@ -119,9 +122,9 @@ impl SummaryState {
         self.sum += v * weight;
         self.count += weight;
         let cap = self.buf_cap;
-        for s in &mut self.streams {
-            s.insert(v, cap);
-        }
+        let n = self.streams.len();
+        // `head` is the oldest slice; the one before it is the newest.
+        self.streams[(self.head + n - 1) % n].insert(v, cap);
     }
 
     /// Quantile values (nearest rank) for `qs`, NaN when the window is empty,
@@ -133,7 +136,11 @@ impl SummaryState {
                 return c.clone();
             }
         }
-        let mut sorted = self.streams[self.head].samples.clone();
+        let mut sorted: Vec<f64> = self
+            .streams
+            .iter()
+            .flat_map(|r| r.samples.iter().copied())
+            .collect();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let values: Vec<f64> = qs.iter().map(|&q| nearest_rank(&sorted, q)).collect();
         self.cached = Some(values.clone());
@@ -192,13 +199,26 @@ mod tests {
     }
 
     #[test]
+    fn window_slides_slice_by_slice() {
+        let t0 = Instant::now();
+        let s10 = |x: u64| t0 + Duration::from_secs(x);
+        let mut s = SummaryState::new(Duration::from_secs(10), 5, 500, t0);
+        s.observe(1.0, 1.0, t0);
+        s.observe(3.0, 1.0, s10(5));
+        assert_eq!(s.quantiles(&[0.0, 1.0], s10(9)), vec![1.0, 3.0]);
+        assert_eq!(s.quantiles(&[0.0, 1.0], s10(11)), vec![3.0, 3.0]);
+        assert!(s.quantiles(&[0.5], s10(17))[0].is_nan());
+    }
+
+    #[test]
     fn reservoir_is_bounded() {
         let t0 = Instant::now();
         let mut s = SummaryState::new(Duration::from_secs(600), 5, 50, t0);
         for v in 0..10_000 {
             s.observe(v as f64, 1.0, t0);
         }
-        assert!(s.streams.iter().all(|r| r.samples.len() == 50));
+        let held: Vec<usize> = s.streams.iter().map(|r| r.samples.len()).collect();
+        assert_eq!(held.iter().sum::<usize>(), 50, "{held:?}");
         let med = s.quantiles(&[0.5], t0)[0];
         // A uniform sample of 0..10000: the median lands well inside the range.
         assert!((2000.0..8000.0).contains(&med), "median {med}");
