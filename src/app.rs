@@ -20,7 +20,7 @@ use crate::listener;
 use crate::mapping::{CacheType, Mapper};
 use crate::parser::ParseOptions;
 use crate::relay::Relay;
-use crate::store::Store;
+use crate::store::{LimitAction, Limits, Store};
 use crate::telemetry::StoreFigures;
 
 /// Web settings the handlers read.
@@ -60,6 +60,22 @@ pub fn load_mapper(path: Option<&PathBuf>) -> anyhow::Result<(Mapper, String)> {
             let mapper = Mapper::from_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok((mapper, hex(&Sha256::digest(&text))))
         }
+    }
+}
+
+/// The cardinality limits the flags select.
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        max_series: config.max_series,
+        max_series_per_family: config.max_series_per_family,
+        max_label_values: config.max_label_values,
+        max_label_value_length: config.max_label_value_length,
+        max_labels: config.max_labels,
+        action: if config.limit_action_drop {
+            LimitAction::Drop
+        } else {
+            LimitAction::Fold
+        },
     }
 }
 
@@ -103,7 +119,7 @@ impl App {
         let rules = mapper.rules().len();
         let mut shared = Shared::new(
             mapper,
-            Store::new(config.set_window).with_max_series(config.max_series),
+            Store::new(config.set_window).with_limits(limits(config)),
             parse,
             config.cache_size,
             cache_type,
@@ -119,7 +135,6 @@ impl App {
         }
         let t = &shared.telemetry;
         t.loaded_mappings.set(rules as i64);
-        t.max_series.set(config.max_series as i64);
         t.last_reload_successful.set(1);
         t.last_reload_success_timestamp.set(unix_now());
         *t.config_hash.lock() = hash;
@@ -203,11 +218,17 @@ impl App {
                     (name, n)
                 })
                 .collect();
+            let limit_stats = store
+                .limit_stats()
+                .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
+                .collect();
             (
                 fams,
                 StoreFigures {
                     per_family,
                     families_by_type: by_type,
+                    limit_stats,
+                    limits: store.limits().clone(),
                 },
             )
         };

@@ -149,6 +149,12 @@ pub struct Config {
     pub airflow_prefix: String,
     /// `--statsd.max-series` (0 = unlimited).
     pub max_series: usize,
+    pub max_series_per_family: usize,
+    pub max_label_values: usize,
+    pub max_label_value_length: usize,
+    pub max_labels: usize,
+    /// `--statsd.limit-action=drop`.
+    pub limit_action_drop: bool,
     pub max_line_length: usize,
     pub set_window: Duration,
     pub check_config: bool,
@@ -446,8 +452,51 @@ pub static FLAGS: &[FlagSpec] = &[
         K::Uint,
         "100000",
         G::Listeners,
-        "Hard limit on live series across all families; an event that would create one more \
-         is dropped and counted in statsd_exporter_series_dropped_total (0 = no limit).",
+        "Limit on live series across all families (0 = none). An event that would create one \
+         more is folded into its family's overflow series (see --statsd.limit-action).",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.max-series-per-family",
+        K::Uint,
+        "10000",
+        G::Listeners,
+        "Limit on live series in one family (0 = none).",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.max-label-values",
+        K::Uint,
+        "2000",
+        G::Listeners,
+        "Limit on distinct values of one label within a family, e.g. task_id (0 = none); \
+         further values read __overflow__.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.max-label-value-length",
+        K::Uint,
+        "1024",
+        G::Listeners,
+        "Longest label value in bytes (0 = none); longer values read __overflow__.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.max-labels",
+        K::Uint,
+        "32",
+        G::Listeners,
+        "Most labels on one series (0 = none); labels past this, in name order, are removed.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.limit-action",
+        K::Choice(&["fold", "drop"]),
+        "fold",
+        G::Listeners,
+        "What an event that breaks a cardinality limit does. fold: it goes to an overflow \
+         series of its family whose offending labels read __overflow__, so sums stay exact; \
+         drop: it is refused. Both are counted per family and limit.",
     )
     .ours(),
     FlagSpec::new(
@@ -1029,6 +1078,11 @@ impl Resolved {
             relay_packet_length: self.uint("statsd.relay.packet-length"),
             tcp_max_connections: self.uint("statsd.tcp-max-connections"),
             max_series: self.uint("statsd.max-series"),
+            max_series_per_family: self.uint("statsd.max-series-per-family"),
+            max_label_values: self.uint("statsd.max-label-values"),
+            max_label_value_length: self.uint("statsd.max-label-value-length"),
+            max_labels: self.uint("statsd.max-labels"),
+            limit_action_drop: self.text("statsd.limit-action") == "drop",
             max_line_length: self.uint("statsd.max-line-length"),
             set_window: self.duration("statsd.set-window"),
             check_config: self.bool("check-config"),
@@ -1379,6 +1433,15 @@ mod tests {
                 c.tcp_max_connections == 16
             }),
             ("statsd.max-series", "10", |c| c.max_series == 10),
+            ("statsd.max-series-per-family", "5", |c| {
+                c.max_series_per_family == 5
+            }),
+            ("statsd.max-label-values", "7", |c| c.max_label_values == 7),
+            ("statsd.max-label-value-length", "9", |c| {
+                c.max_label_value_length == 9
+            }),
+            ("statsd.max-labels", "3", |c| c.max_labels == 3),
+            ("statsd.limit-action", "drop", |c| c.limit_action_drop),
             ("statsd.profile", "none", |c| c.profile == Profile::None),
             ("statsd.profile", "airflow", |c| {
                 c.profile == Profile::Airflow

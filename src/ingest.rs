@@ -278,9 +278,8 @@ impl Ingester {
                 Err(Refusal::SetFull) => {
                     t.event_error(EventError::SetMembersLimit).inc();
                 }
-                Err(Refusal::SeriesLimit) => {
-                    t.series_dropped_limit.inc();
-                }
+                // Counted by the store, per family and reason.
+                Err(Refusal::Limit(_)) => {}
                 Err(Refusal::Conflict | Refusal::KindMismatch) => {
                     t.conflict(p.event_type.as_str(), &p.name)
                 }

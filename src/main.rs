@@ -4,6 +4,11 @@ use std::process::ExitCode;
 use airflow_statsd_exporter::cli::{self, Command, Config};
 use airflow_statsd_exporter::{app, explain, logging};
 
+// musl's allocator serialises threads on one lock; the static build uses mimalloc.
+#[cfg(all(target_env = "musl", not(feature = "system-alloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let command = match cli::parse_args(std::env::args_os()) {
         Ok(c) => c,

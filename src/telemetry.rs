@@ -140,8 +140,7 @@ pub struct Telemetry {
     pub cache_length: Gauge,
     pub series_expired: Counter,
     airflow_dropped: Vec<Counter>,
-    pub series_dropped_limit: Counter,
-    pub max_series: Gauge,
+
     pub scrape_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub receive_buffer_bytes: Mutex<Vec<(String, f64)>>,
     conflicts: Mutex<HashMap<(&'static str, String), u64>>,
@@ -478,21 +477,49 @@ impl Telemetry {
             C,
             one(c(&self.series_expired)),
         );
-        push(
-            "statsd_exporter_series_dropped_total",
-            "Events dropped because they would have created a series beyond a limit, by limit.",
-            C,
-            vec![(
-                vec![("limit", "max_series".to_string())],
-                c(&self.series_dropped_limit),
-            )],
-        );
-        push(
-            "statsd_exporter_series_limit",
-            "The configured limit on live series (--statsd.max-series; 0 = none).",
-            G,
-            one(self.max_series.get() as f64),
-        );
+        {
+            let stats = |folded: bool| {
+                store
+                    .limit_stats
+                    .iter()
+                    .filter(|(_, _, f, _)| *f == folded)
+                    .map(|(fam, r, _, n)| {
+                        (
+                            vec![("family", fam.clone()), ("reason", r.as_str().to_string())],
+                            *n as f64,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            push(
+                "statsd_exporter_series_folded_total",
+                "Events applied to an overflow series (offending labels read __overflow__) because a cardinality limit was reached, by family and limit.",
+                C,
+                stats(true),
+            );
+            push(
+                "statsd_exporter_series_dropped_total",
+                "Events refused because a cardinality limit was reached (--statsd.limit-action=drop, or a family's overflow series are exhausted), by family and limit.",
+                C,
+                stats(false),
+            );
+            let l = &store.limits;
+            push(
+                "statsd_exporter_limit",
+                "Configured cardinality limits (0 = none).",
+                G,
+                [
+                    ("max_series", l.max_series),
+                    ("max_series_per_family", l.max_series_per_family),
+                    ("max_label_values", l.max_label_values),
+                    ("max_label_value_length", l.max_label_value_length),
+                    ("max_labels", l.max_labels),
+                ]
+                .iter()
+                .map(|(k, v)| (vec![("limit", k.to_string())], *v as f64))
+                .collect(),
+            );
+        }
         push(
             "statsd_exporter_series",
             "Live series per exported family.",
@@ -569,6 +596,17 @@ impl Telemetry {
     }
 }
 
+impl Default for StoreFigures {
+    fn default() -> Self {
+        StoreFigures {
+            per_family: Vec::new(),
+            families_by_type: HashMap::new(),
+            limit_stats: Vec::new(),
+            limits: crate::store::Limits::NONE,
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, as a float.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
@@ -578,10 +616,13 @@ pub fn unix_now() -> f64 {
 }
 
 /// Store figures the self-metrics need, computed under the store lock.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct StoreFigures {
     pub per_family: Vec<(String, usize)>,
     pub families_by_type: HashMap<FamilyType, usize>,
+    /// (family, reason, folded?, events)
+    pub limit_stats: Vec<(String, crate::store::LimitReason, bool, u64)>,
+    pub limits: crate::store::Limits,
 }
 
 type Push<'a> = dyn FnMut(&str, &str, FamilyType, Vec<(Vec<(&str, String)>, f64)>) + 'a;

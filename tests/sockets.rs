@@ -454,18 +454,36 @@ fn series_limit_bounds_the_store_and_counts_drops() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let lines: String = (0..10).map(|i| format!("flood.n{i}:1|c\n")).collect();
     udp.send_to(lines.as_bytes(), b.udp[0]).unwrap();
-    let body = wait_for(h.http, "drops counted", |m| {
-        sample(
-            m,
-            "statsd_exporter_series_dropped_total{limit=\"max_series\"}",
-        ) == Some(7.0)
-    });
+    let dropped =
+        "statsd_exporter_series_dropped_total{family=\"__overflow__\",reason=\"max_series\"}";
+    let body = wait_for(h.http, "drops counted", |m| sample(m, dropped) == Some(7.0));
     let exposed = body.lines().filter(|l| l.starts_with("flood_n")).count();
     assert_eq!(exposed, 3, "{body}");
-    assert_eq!(sample(&body, "statsd_exporter_series_limit"), Some(3.0));
+    assert_eq!(
+        sample(&body, "statsd_exporter_limit{limit=\"max_series\"}"),
+        Some(3.0)
+    );
     // Existing series keep counting at the limit.
     udp.send_to(b"flood.n0:5|c", b.udp[0]).unwrap();
     wait_for(h.http, "existing series updated", |m| {
         sample(m, "flood_n0") == Some(6.0)
     });
+}
+
+#[test]
+fn label_values_fold_into_overflow_and_sums_stay_exact() {
+    let h = Harness::start(|c, _| c.max_label_values = 2);
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let lines: String = (0..5)
+        .map(|i| format!("jobs:{}|c|#task:t{i}\n", i + 1))
+        .collect();
+    udp.send_to(lines.as_bytes(), b.udp[0]).unwrap();
+    let body = wait_for(h.http, "folded series", |m| {
+        sample(m, "jobs{task=\"__overflow__\"}") == Some(12.0)
+    });
+    assert_eq!(sample(&body, "jobs{task=\"t0\"}"), Some(1.0));
+    assert_eq!(sample(&body, "jobs{task=\"t1\"}"), Some(2.0));
+    let folded = "statsd_exporter_series_folded_total{family=\"jobs\",reason=\"max_label_values\"}";
+    assert_eq!(sample(&body, folded), Some(3.0));
 }

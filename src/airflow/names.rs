@@ -230,7 +230,8 @@ mod tests {
     #[test]
     fn legacy_names_table() {
         let dags = ["corpus.quick-success_v1", "every_minute.heartbeat-dag"];
-        let cases: &[(&str, u8, &str, &[(&str, &str)])] = &[
+        type Case<'a> = (&'a str, u8, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             (
                 "ti.finish.d.t.success",
                 0,

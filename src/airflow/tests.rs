@@ -308,7 +308,7 @@ fn check_capture(file: &str, tagged: bool, restarts: f64) {
             .iter()
             .flat_map(|(_, _, d)| d.lines())
             .filter_map(|l| l.strip_prefix(&prefix))
-            .last()
+            .next_back()
             .map(|v| v.split('|').next().unwrap().parse().unwrap())
             .unwrap_or_else(|| panic!("{file}: no {prefix}"));
         assert_eq!(

@@ -33,6 +33,91 @@ impl FamilyType {
     }
 }
 
+/// The label value a limited label takes when its series is folded.
+pub const OVERFLOW: &str = "__overflow__";
+
+/// What to do with an event that would break a cardinality limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitAction {
+    /// Apply it to the family's overflow series, where the offending labels
+    /// read `__overflow__`: `sum()` over the family stays exact.
+    Fold,
+    /// Refuse it (counted).
+    Drop,
+}
+
+/// Cardinality limits; 0 means "no limit".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub max_series: usize,
+    pub max_series_per_family: usize,
+    pub max_label_values: usize,
+    pub max_label_value_length: usize,
+    pub max_labels: usize,
+    pub action: LimitAction,
+}
+
+impl Limits {
+    pub const NONE: Limits = Limits {
+        max_series: 0,
+        max_series_per_family: 0,
+        max_label_values: 0,
+        max_label_value_length: 0,
+        max_labels: 0,
+        action: LimitAction::Fold,
+    };
+}
+
+/// Which limit an event hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LimitReason {
+    MaxSeries,
+    MaxSeriesPerFamily,
+    MaxLabelValues,
+    MaxLabelValueLength,
+    MaxLabels,
+    /// A family already has the maximum number of overflow series (one per
+    /// distinct set of label names, at most `MAX_OVERFLOW_SERIES`).
+    OverflowSeries,
+}
+
+impl LimitReason {
+    pub const ALL: [LimitReason; 6] = [
+        LimitReason::MaxSeries,
+        LimitReason::MaxSeriesPerFamily,
+        LimitReason::MaxLabelValues,
+        LimitReason::MaxLabelValueLength,
+        LimitReason::MaxLabels,
+        LimitReason::OverflowSeries,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReason::MaxSeries => "max_series",
+            LimitReason::MaxSeriesPerFamily => "max_series_per_family",
+            LimitReason::MaxLabelValues => "max_label_values",
+            LimitReason::MaxLabelValueLength => "max_label_value_length",
+            LimitReason::MaxLabels => "max_labels",
+            LimitReason::OverflowSeries => "overflow_series",
+        }
+    }
+}
+
+/// At most this many overflow series per family (they may exceed the series
+/// limits, which is what keeps totals exact).
+pub const MAX_OVERFLOW_SERIES: usize = 8;
+/// Limit statistics are kept for at most this many families; the rest are
+/// counted under `__overflow__`.
+const MAX_LIMIT_STAT_FAMILIES: usize = 10_000;
+
+/// What `apply` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// A new series was created.
+    pub created: bool,
+    /// The event was folded into an overflow series because of this limit.
+    pub folded: Option<LimitReason>,
+}
+
 /// Label pairs sorted by name; shared with snapshots without copying.
 pub type Labels = Arc<[(Box<str>, Box<str>)]>;
 
@@ -103,8 +188,8 @@ pub enum Refusal {
     SetFull,
     /// A gauge was mixed with a set of the same series, or similar.
     KindMismatch,
-    /// Creating the series would exceed the store's series limit.
-    SeriesLimit,
+    /// A cardinality limit was hit and the limit action is `drop`.
+    Limit(LimitReason),
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +253,7 @@ struct Series {
     value: SeriesValue,
     last_update: Instant,
     ttl: Duration,
+    overflow: bool,
 }
 
 #[derive(Debug)]
@@ -175,6 +261,53 @@ struct Family {
     kind: FamilyType,
     help: Box<str>,
     series: HashTable<Series>,
+    /// label name → value → number of live series with it.
+    label_values: HashMap<Box<str>, HashMap<Box<str>, u32>>,
+    overflow_series: usize,
+}
+
+impl Family {
+    fn new(kind: FamilyType, help: &str) -> Self {
+        Family {
+            kind,
+            help: help.into(),
+            series: HashTable::new(),
+            label_values: HashMap::new(),
+            overflow_series: 0,
+        }
+    }
+
+    fn find(&mut self, labels: &[(&str, &str)]) -> Option<&mut Series> {
+        let hash = labels_hash(labels);
+        self.series
+            .find_mut(hash, |s| s.hash == hash && same_labels(&s.labels, labels))
+    }
+
+    fn track(&mut self, labels: &[(Box<str>, Box<str>)], delta: i32) {
+        for (k, v) in labels {
+            let values = self.label_values.entry(k.clone()).or_default();
+            let n = values.entry(v.clone()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                values.remove(v);
+                if values.is_empty() {
+                    self.label_values.remove(k);
+                }
+            }
+        }
+    }
+
+    fn knows_value(&self, label: &str, value: &str) -> bool {
+        self.label_values
+            .get(label)
+            .is_some_and(|v| v.contains_key(value))
+    }
+
+    fn distinct_values(&self, label: &str) -> usize {
+        self.label_values
+            .get(label)
+            .map_or(0, |v| v.len() - usize::from(v.contains_key(OVERFLOW)))
+    }
 }
 
 /// The store. One per process; callers wrap it in a mutex.
@@ -183,8 +316,9 @@ pub struct Store {
     families: HashMap<Box<str>, Family>,
     set_window: Duration,
     series_count: usize,
-    /// 0 = unlimited.
-    max_series: usize,
+    limits: Limits,
+    /// (family, reason, folded?) → events; bounded.
+    limit_stats: HashMap<(Box<str>, LimitReason, bool), u64>,
 }
 
 /// What a sweep removed.
@@ -248,15 +382,43 @@ impl Store {
             families: HashMap::new(),
             set_window,
             series_count: 0,
-            max_series: 0,
+            limits: Limits::NONE,
+            limit_stats: HashMap::new(),
         }
     }
 
-    /// Caps the number of live series (0 = unlimited). Existing series keep
-    /// updating at the limit; only new ones are refused.
-    pub fn with_max_series(mut self, max_series: usize) -> Self {
-        self.max_series = max_series;
+    /// Sets the cardinality limits. Existing series keep updating at a
+    /// limit; only new ones are folded or refused.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Folded (`true`) and dropped (`false`) events by family and reason.
+    pub fn limit_stats(&self) -> impl Iterator<Item = (&str, LimitReason, bool, u64)> {
+        self.limit_stats
+            .iter()
+            .map(|((f, r, folded), n)| (&**f, *r, *folded, *n))
+    }
+
+    fn count_limit(&mut self, family: &str, reason: LimitReason, folded: bool) {
+        let known = self.limit_stats.len() < MAX_LIMIT_STAT_FAMILIES * 2
+            || self
+                .limit_stats
+                .contains_key(&(family.into(), reason, folded));
+        let family: Box<str> = if known {
+            family.into()
+        } else {
+            OVERFLOW.into()
+        };
+        *self
+            .limit_stats
+            .entry((family, reason, folded))
+            .or_insert(0) += 1;
     }
 
     pub fn series_count(&self) -> usize {
@@ -306,70 +468,178 @@ impl Store {
         false
     }
 
-    /// Applies one update. Returns whether a new series was created.
-    pub fn apply(&mut self, u: &Update<'_>, now: Instant) -> Result<bool, Refusal> {
+    /// Applies one update, folding or refusing it when it would break a
+    /// cardinality limit.
+    pub fn apply(&mut self, u: &Update<'_>, now: Instant) -> Result<Applied, Refusal> {
         let kind = u.op.family_type();
-        let full = self.max_series != 0 && self.series_count >= self.max_series;
-        let family = match self.families.get_mut(u.name) {
-            Some(f) if f.kind == kind => f,
-            Some(_) => return Err(Refusal::Conflict),
+        let set_window = self.set_window;
+        match self.families.get_mut(u.name) {
+            Some(f) if f.kind != kind => return Err(Refusal::Conflict),
+            Some(f) => {
+                if let Some(series) = f.find(u.labels) {
+                    series.last_update = now;
+                    series.ttl = u.ttl;
+                    apply_op(&mut series.value, &u.op, now, set_window)?;
+                    return Ok(Applied::default());
+                }
+            }
             None => {
                 if self.conflicts(u.name, kind) {
                     return Err(Refusal::Conflict);
                 }
-                if full {
-                    return Err(Refusal::SeriesLimit);
+                // A new family has no overflow series to fold into: at the
+                // global limit it is refused (else every new name would
+                // bring one more series), and counted under `__overflow__`.
+                let at_global =
+                    self.limits.max_series != 0 && self.series_count >= self.limits.max_series;
+                if at_global {
+                    self.count_limit(OVERFLOW, LimitReason::MaxSeries, false);
+                    return Err(Refusal::Limit(LimitReason::MaxSeries));
                 }
-                self.families.insert(
-                    u.name.into(),
-                    Family {
-                        kind,
-                        help: u.help.into(),
-                        series: HashTable::new(),
-                    },
-                );
-                self.families.get_mut(u.name).expect("just inserted")
+                self.families
+                    .insert(u.name.into(), Family::new(kind, u.help));
             }
-        };
-        let hash = labels_hash(u.labels);
+        }
+        let result = self.create(u, now);
+        let family = self.families.get(u.name).expect("present");
+        if family.series.is_empty() {
+            self.families.remove(u.name);
+        }
+        result
+    }
+
+    /// Creates the series of `u` (known not to exist), applying the limits.
+    fn create(&mut self, u: &Update<'_>, now: Instant) -> Result<Applied, Refusal> {
+        let (result, counted) = self.create_inner(u, now);
+        if let Some((reason, folded)) = counted {
+            self.count_limit(u.name, reason, folded);
+        }
+        result
+    }
+
+    /// The limit logic; returns what to count separately (borrowck).
+    fn create_inner(
+        &mut self,
+        u: &Update<'_>,
+        now: Instant,
+    ) -> (Result<Applied, Refusal>, Option<(LimitReason, bool)>) {
+        let limits = self.limits.clone();
         let set_window = self.set_window;
-        if let Some(series) = family
-            .series
-            .find_mut(hash, |s| s.hash == hash && same_labels(&s.labels, u.labels))
-        {
+        let global_full = limits.max_series != 0 && self.series_count >= limits.max_series;
+        let family = self.families.get_mut(u.name).expect("caller inserted it");
+        let mut labels: Vec<(&str, &str)> = u.labels.to_vec();
+        let mut reason = None;
+        if limits.max_labels != 0 && labels.len() > limits.max_labels {
+            labels.truncate(limits.max_labels);
+            reason = Some(LimitReason::MaxLabels);
+        }
+        for (k, v) in labels.iter_mut() {
+            if limits.max_label_value_length != 0 && v.len() > limits.max_label_value_length {
+                *v = OVERFLOW;
+                reason = Some(LimitReason::MaxLabelValueLength);
+            } else if limits.max_label_values != 0
+                && *v != OVERFLOW
+                && !family.knows_value(k, v)
+                && family.distinct_values(k) >= limits.max_label_values
+            {
+                *v = OVERFLOW;
+                reason = Some(LimitReason::MaxLabelValues);
+            }
+        }
+        let family_full = limits.max_series_per_family != 0
+            && family.series.len() >= limits.max_series_per_family;
+        if reason.is_none() && (family_full || global_full) {
+            reason = Some(if family_full {
+                LimitReason::MaxSeriesPerFamily
+            } else {
+                LimitReason::MaxSeries
+            });
+            for (_, v) in labels.iter_mut() {
+                *v = OVERFLOW;
+            }
+        }
+        let Some(reason) = reason else {
+            let r = self.insert(u, &labels, now, false).map(|_| Applied {
+                created: true,
+                folded: None,
+            });
+            return (r, None);
+        };
+        if limits.action == LimitAction::Drop {
+            return (Err(Refusal::Limit(reason)), Some((reason, false)));
+        }
+        let folded = Applied {
+            created: false,
+            folded: Some(reason),
+        };
+        // Fold into the overflow series; it may exist already.
+        if let Some(series) = family.find(&labels) {
             series.last_update = now;
             series.ttl = u.ttl;
-            apply_op(&mut series.value, &u.op, now, set_window)?;
-            return Ok(false);
+            let r = apply_op(&mut series.value, &u.op, now, set_window).map(|_| folded);
+            return (r, Some((reason, true)));
         }
-        if full {
-            return Err(Refusal::SeriesLimit);
-        }
-        let mut value = initial_value(&u.op, now);
-        if let Err(e) = apply_op(&mut value, &u.op, now, set_window) {
-            if family.series.is_empty() {
-                self.families.remove(u.name);
+        // A folded series that still needs a new slot may take one past the
+        // series limits (at most MAX_OVERFLOW_SERIES per family); when the
+        // family is full, every label folds so one catch-all series takes it.
+        let still_full = (limits.max_series_per_family != 0
+            && family.series.len() >= limits.max_series_per_family)
+            || global_full;
+        if still_full || family.overflow_series >= MAX_OVERFLOW_SERIES {
+            for (_, v) in labels.iter_mut() {
+                *v = OVERFLOW;
             }
-            return Err(e);
+            if let Some(series) = family.find(&labels) {
+                series.last_update = now;
+                series.ttl = u.ttl;
+                let r = apply_op(&mut series.value, &u.op, now, set_window).map(|_| folded);
+                return (r, Some((reason, true)));
+            }
+            if family.overflow_series >= MAX_OVERFLOW_SERIES {
+                let r = LimitReason::OverflowSeries;
+                return (Err(Refusal::Limit(r)), Some((r, false)));
+            }
         }
-        let labels: Labels = u
-            .labels
+        let r = self.insert(u, &labels, now, true).map(|_| Applied {
+            created: true,
+            folded: Some(reason),
+        });
+        (r, Some((reason, true)))
+    }
+
+    fn insert(
+        &mut self,
+        u: &Update<'_>,
+        labels: &[(&str, &str)],
+        now: Instant,
+        overflow: bool,
+    ) -> Result<(), Refusal> {
+        let mut value = initial_value(&u.op, now);
+        apply_op(&mut value, &u.op, now, self.set_window)?;
+        let family = self.families.get_mut(u.name).expect("caller inserted it");
+        let stored: Labels = labels
             .iter()
             .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
             .collect();
+        family.track(&stored, 1);
+        if overflow {
+            family.overflow_series += 1;
+        }
+        let hash = labels_hash(labels);
         family.series.insert_unique(
             hash,
             Series {
-                labels,
+                labels: stored,
                 hash,
                 value,
                 last_update: now,
                 ttl: u.ttl,
+                overflow,
             },
             |s| s.hash,
         );
         self.series_count += 1;
-        Ok(true)
+        Ok(())
     }
 
     /// Removes series whose TTL elapsed, and families left empty (which also
@@ -378,9 +648,20 @@ impl Store {
         let mut out = Sweep::default();
         self.families.retain(|_, f| {
             let before = f.series.len();
+            let mut gone = Vec::new();
             f.series.retain(|s| {
-                s.ttl.is_zero() || now.saturating_duration_since(s.last_update) <= s.ttl
+                let keep = s.ttl.is_zero() || now.saturating_duration_since(s.last_update) <= s.ttl;
+                if !keep {
+                    gone.push((s.labels.clone(), s.overflow));
+                }
+                keep
             });
+            for (labels, overflow) in gone {
+                f.track(&labels, -1);
+                if overflow {
+                    f.overflow_series -= 1;
+                }
+            }
             out.series_expired += before - f.series.len();
             let keep = !f.series.is_empty();
             if !keep {
@@ -545,6 +826,11 @@ pub enum SnapValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    fn ok(r: Result<Applied, Refusal>) -> Result<bool, Refusal> {
+        r.map(|a| a.created)
+    }
 
     fn upd<'a>(name: &'a str, labels: &'a [(&'a str, &'a str)], op: Op<'a>) -> Update<'a> {
         Update {
@@ -583,15 +869,14 @@ mod tests {
         let now = Instant::now();
         let mut s = Store::new(Duration::from_secs(60));
         assert_eq!(
-            s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(2.0)), now),
+            ok(s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(2.0)), now)),
             Ok(true)
         );
         assert_eq!(
-            s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(3.0)), now),
+            ok(s.apply(&upd("c", &[("a", "1")], Op::CounterAdd(3.0)), now)),
             Ok(false)
         );
-        s.apply(&upd("c", &[("a", "2")], Op::CounterAdd(1.0)), now)
-            .unwrap();
+        ok(s.apply(&upd("c", &[("a", "2")], Op::CounterAdd(1.0)), now)).unwrap();
         assert_eq!(
             single(&mut s, "c", now),
             vec![
@@ -599,8 +884,8 @@ mod tests {
                 (vec![("a".into(), "2".into())], 1.0)
             ]
         );
-        s.apply(&upd("g", &[], Op::GaugeSet(10.0)), now).unwrap();
-        s.apply(&upd("g", &[], Op::GaugeAdd(-3.0)), now).unwrap();
+        ok(s.apply(&upd("g", &[], Op::GaugeSet(10.0)), now)).unwrap();
+        ok(s.apply(&upd("g", &[], Op::GaugeAdd(-3.0)), now)).unwrap();
         assert_eq!(single(&mut s, "g", now), vec![(vec![], 7.0)]);
         assert_eq!(s.series_count(), 3);
     }
@@ -618,9 +903,9 @@ mod tests {
         let hist = ObserveAs::Histogram {
             buckets: Arc::from(vec![1.0]),
         };
-        s.apply(&upd("x", &[], Op::CounterAdd(1.0)), now).unwrap();
+        ok(s.apply(&upd("x", &[], Op::CounterAdd(1.0)), now)).unwrap();
         assert_eq!(
-            s.apply(&upd("x", &[], Op::GaugeSet(1.0)), now),
+            ok(s.apply(&upd("x", &[], Op::GaugeSet(1.0)), now)),
             Err(Refusal::Conflict)
         );
         let obs = |how| Op::Observe {
@@ -628,29 +913,28 @@ mod tests {
             weight: 1.0,
             how,
         };
-        s.apply(&upd("t", &[], obs(&summary)), now).unwrap();
+        ok(s.apply(&upd("t", &[], obs(&summary)), now)).unwrap();
         for n in ["t_sum", "t_count"] {
             assert_eq!(
-                s.apply(&upd(n, &[], Op::CounterAdd(1.0)), now),
+                ok(s.apply(&upd(n, &[], Op::CounterAdd(1.0)), now)),
                 Err(Refusal::Conflict),
                 "{n}"
             );
         }
         // t_bucket only collides with histograms.
         assert_eq!(
-            s.apply(&upd("t_bucket", &[], Op::CounterAdd(1.0)), now),
+            ok(s.apply(&upd("t_bucket", &[], Op::CounterAdd(1.0)), now)),
             Ok(true)
         );
-        s.apply(&upd("h", &[], obs(&hist)), now).unwrap();
+        ok(s.apply(&upd("h", &[], obs(&hist)), now)).unwrap();
         assert_eq!(
-            s.apply(&upd("h_bucket", &[], Op::GaugeSet(1.0)), now),
+            ok(s.apply(&upd("h_bucket", &[], Op::GaugeSet(1.0)), now)),
             Err(Refusal::Conflict)
         );
         // And the reverse direction: a histogram over existing `y_count`.
-        s.apply(&upd("y_count", &[], Op::CounterAdd(1.0)), now)
-            .unwrap();
+        ok(s.apply(&upd("y_count", &[], Op::CounterAdd(1.0)), now)).unwrap();
         assert_eq!(
-            s.apply(&upd("y", &[], obs(&hist)), now),
+            ok(s.apply(&upd("y", &[], obs(&hist)), now)),
             Err(Refusal::Conflict)
         );
         // A refused new family leaves no trace.
@@ -665,7 +949,7 @@ mod tests {
             buckets: Arc::from(vec![0.1, 1.0]),
         };
         for (v, w) in [(0.1, 1.0), (0.5, 10.0), (5.0, 1.0)] {
-            s.apply(
+            ok(s.apply(
                 &upd(
                     "h",
                     &[],
@@ -676,7 +960,7 @@ mod tests {
                     },
                 ),
                 now,
-            )
+            ))
             .unwrap();
         }
         let snap = s.snapshot(now);
@@ -698,8 +982,8 @@ mod tests {
         let mut s = Store::new(Duration::from_secs(60));
         let mut u = upd("c", &[], Op::CounterAdd(1.0));
         u.ttl = Duration::from_secs(10);
-        s.apply(&u, t0).unwrap();
-        s.apply(&upd("keep", &[], Op::GaugeSet(1.0)), t0).unwrap();
+        ok(s.apply(&u, t0)).unwrap();
+        ok(s.apply(&upd("keep", &[], Op::GaugeSet(1.0)), t0)).unwrap();
         assert_eq!(s.sweep(t0 + Duration::from_secs(10)).series_expired, 0);
         let sw = s.sweep(t0 + Duration::from_secs(11));
         assert_eq!(
@@ -712,10 +996,10 @@ mod tests {
         assert_eq!(s.series_count(), 1);
         // The name is free again, even for another type.
         assert_eq!(
-            s.apply(
+            ok(s.apply(
                 &upd("c", &[], Op::GaugeSet(3.0)),
                 t0 + Duration::from_secs(12)
-            ),
+            )),
             Ok(true)
         );
     }
@@ -725,44 +1009,271 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Store::new(Duration::from_secs(60));
         for m in ["a", "b", "a", "c"] {
-            s.apply(&upd("users", &[], Op::SetInsert(m)), t0).unwrap();
+            ok(s.apply(&upd("users", &[], Op::SetInsert(m)), t0)).unwrap();
         }
         assert_eq!(single(&mut s, "users", t0), vec![(vec![], 3.0)]);
         let later = t0 + Duration::from_secs(61);
-        s.apply(&upd("users", &[], Op::SetInsert("d")), later)
-            .unwrap();
+        ok(s.apply(&upd("users", &[], Op::SetInsert("d")), later)).unwrap();
         assert_eq!(single(&mut s, "users", later), vec![(vec![], 1.0)]);
         // A plain gauge on the same series is a kind mismatch, not a crash.
         assert_eq!(
-            s.apply(&upd("users", &[], Op::GaugeSet(1.0)), later),
+            ok(s.apply(&upd("users", &[], Op::GaugeSet(1.0)), later)),
             Err(Refusal::KindMismatch)
         );
     }
 
+    fn limited(l: Limits) -> Store {
+        Store::new(Duration::from_secs(60)).with_limits(l)
+    }
+
+    fn family_sum(store: &mut Store, name: &str, now: Instant) -> f64 {
+        single(store, name, now).iter().map(|(_, v)| v).sum()
+    }
+
     #[test]
-    fn series_limit_refuses_new_series_but_updates_existing() {
+    fn global_limit_folds_into_the_overflow_series_and_keeps_sums() {
         let now = Instant::now();
-        let mut s = Store::new(Duration::from_secs(60)).with_max_series(2);
-        s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(1.0)), now)
+        let mut s = limited(Limits {
+            max_series: 2,
+            ..Limits::NONE
+        });
+        assert_eq!(
+            ok(s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(1.0)), now)),
+            Ok(true)
+        );
+        assert_eq!(
+            ok(s.apply(&upd("a", &[("k", "2")], Op::CounterAdd(2.0)), now)),
+            Ok(true)
+        );
+        let r = s
+            .apply(&upd("a", &[("k", "3")], Op::CounterAdd(4.0)), now)
             .unwrap();
-        s.apply(&upd("b", &[], Op::GaugeSet(1.0)), now).unwrap();
         assert_eq!(
-            s.apply(&upd("a", &[("k", "2")], Op::CounterAdd(1.0)), now),
-            Err(Refusal::SeriesLimit)
+            r,
+            Applied {
+                created: true,
+                folded: Some(LimitReason::MaxSeries)
+            }
         );
+        let r = s
+            .apply(&upd("a", &[("k", "4")], Op::CounterAdd(8.0)), now)
+            .unwrap();
         assert_eq!(
-            s.apply(&upd("c", &[], Op::CounterAdd(1.0)), now),
-            Err(Refusal::SeriesLimit)
+            r,
+            Applied {
+                created: false,
+                folded: Some(LimitReason::MaxSeries)
+            }
         );
+        // Existing series keep counting.
+        s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(16.0)), now)
+            .unwrap();
+        assert_eq!(family_sum(&mut s, "a", now), 31.0);
         assert_eq!(
-            s.apply(&upd("a", &[("k", "1")], Op::CounterAdd(2.0)), now),
-            Ok(false)
+            single(&mut s, "a", now)[2],
+            (vec![("k".into(), OVERFLOW.into())], 12.0)
         );
+        let stats: Vec<_> = s.limit_stats().collect();
+        assert_eq!(stats, vec![("a", LimitReason::MaxSeries, true, 2)]);
+    }
+
+    #[test]
+    fn new_families_at_the_global_limit_are_refused() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_series: 2,
+            ..Limits::NONE
+        });
+        for i in 0..10 {
+            let _ = s.apply(&upd(&format!("n{i}"), &[], Op::CounterAdd(1.0)), now);
+        }
+        assert_eq!(s.family_count(), 2);
         assert_eq!(s.series_count(), 2);
+        let stats: Vec<_> = s.limit_stats().collect();
+        assert_eq!(stats, vec![(OVERFLOW, LimitReason::MaxSeries, false, 8)]);
+    }
+
+    #[test]
+    fn per_family_limit() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_series_per_family: 1,
+            ..Limits::NONE
+        });
+        s.apply(&upd("a", &[("k", "1")], Op::GaugeSet(1.0)), now)
+            .unwrap();
+        let r = s
+            .apply(&upd("a", &[("k", "2")], Op::GaugeSet(2.0)), now)
+            .unwrap();
+        assert_eq!(r.folded, Some(LimitReason::MaxSeriesPerFamily));
+        // Other families are not affected.
         assert_eq!(
-            single(&mut s, "a", now),
-            vec![(vec![("k".into(), "1".into())], 3.0)]
+            s.apply(&upd("b", &[("k", "2")], Op::GaugeSet(2.0)), now)
+                .unwrap()
+                .folded,
+            None
         );
+    }
+
+    #[test]
+    fn label_value_limit_folds_only_that_label() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_label_values: 2,
+            ..Limits::NONE
+        });
+        for (task, n) in [
+            ("t1", 1.0),
+            ("t2", 1.0),
+            ("t3", 1.0),
+            ("t4", 1.0),
+            ("t1", 1.0),
+        ] {
+            s.apply(
+                &upd(
+                    "f",
+                    &[("dag_id", "d"), ("task_id", task)],
+                    Op::CounterAdd(n),
+                ),
+                now,
+            )
+            .unwrap();
+        }
+        let got = single(&mut s, "f", now);
+        assert_eq!(got.len(), 3);
+        assert!(got.contains(&(
+            vec![
+                ("dag_id".into(), "d".into()),
+                ("task_id".into(), OVERFLOW.into())
+            ],
+            2.0
+        )));
+        assert_eq!(family_sum(&mut s, "f", now), 5.0);
+    }
+
+    #[test]
+    fn long_values_and_too_many_labels() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_label_value_length: 4,
+            max_labels: 2,
+            ..Limits::NONE
+        });
+        let r = s
+            .apply(
+                &upd("f", &[("a", "short"), ("b", "ok")], Op::CounterAdd(1.0)),
+                now,
+            )
+            .unwrap();
+        assert_eq!(r.folded, Some(LimitReason::MaxLabelValueLength));
+        let r = s
+            .apply(
+                &upd(
+                    "g",
+                    &[("a", "1"), ("b", "2"), ("c", "3")],
+                    Op::CounterAdd(1.0),
+                ),
+                now,
+            )
+            .unwrap();
+        assert_eq!(r.folded, Some(LimitReason::MaxLabels));
+        assert_eq!(
+            single(&mut s, "g", now),
+            vec![(
+                vec![("a".into(), "1".into()), ("b".into(), "2".into())],
+                1.0
+            )]
+        );
+        assert_eq!(
+            single(&mut s, "f", now),
+            vec![(
+                vec![("a".into(), OVERFLOW.into()), ("b".into(), "ok".into())],
+                1.0
+            )]
+        );
+    }
+
+    #[test]
+    fn drop_mode_refuses_and_counts() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_series: 1,
+            action: LimitAction::Drop,
+            ..Limits::NONE
+        });
+        s.apply(&upd("a", &[], Op::CounterAdd(1.0)), now).unwrap();
+        assert_eq!(
+            s.apply(&upd("b", &[], Op::CounterAdd(1.0)), now),
+            Err(Refusal::Limit(LimitReason::MaxSeries))
+        );
+        assert_eq!(s.series_count(), 1);
+        assert_eq!(s.family_count(), 1);
+        assert_eq!(s.limit_stats().map(|x| x.3).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn expiry_frees_label_values() {
+        let t0 = Instant::now();
+        let mut s = limited(Limits {
+            max_label_values: 1,
+            ..Limits::NONE
+        });
+        let mut u = upd("f", &[("k", "old")], Op::CounterAdd(1.0));
+        u.ttl = Duration::from_secs(5);
+        s.apply(&u, t0).unwrap();
+        s.apply(&upd("g", &[], Op::CounterAdd(1.0)), t0).unwrap();
+        s.sweep(t0 + Duration::from_secs(6));
+        let r = s
+            .apply(
+                &upd("f", &[("k", "new")], Op::CounterAdd(1.0)),
+                t0 + Duration::from_secs(6),
+            )
+            .unwrap();
+        assert_eq!(r.folded, None, "the expired value freed its slot");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// No sequence of updates breaks a limit, and folding never loses an increment.
+        #[test]
+        fn limits_hold_and_sums_are_exact(
+            max_series in 1usize..20,
+            per_family in 0usize..10,
+            label_values in 0usize..5,
+            events in proptest::collection::vec((0u8..3, 0u8..12, 0u8..12, 1u32..100), 1..300),
+        ) {
+            let now = Instant::now();
+            let mut s = limited(Limits {
+                max_series,
+                max_series_per_family: per_family,
+                max_label_values: label_values,
+                ..Limits::NONE
+            });
+            let mut sent: HashMap<String, f64> = HashMap::new();
+            for (f, a, b, v) in events {
+                let name = format!("fam{f}");
+                let (a, b) = (a.to_string(), b.to_string());
+                let labels = [("a", a.as_str()), ("b", b.as_str())];
+                if s.apply(&upd(&name, &labels, Op::CounterAdd(f64::from(v))), now).is_ok() {
+                    *sent.entry(name).or_insert(0.0) += f64::from(v);
+                }
+                // A family can pass the limits only with its overflow series.
+                proptest::prop_assert!(s.series_count() <= max_series + 3 * MAX_OVERFLOW_SERIES);
+            }
+            for (name, total) in sent {
+                let fam = single(&mut s, &name, now);
+                let sum: f64 = fam.iter().map(|(_, v)| v).sum();
+                proptest::prop_assert_eq!(sum, total);
+                let regular = fam.iter().filter(|(l, _)| l.iter().all(|(_, v)| v != OVERFLOW)).count();
+                if per_family > 0 {
+                    proptest::prop_assert!(regular <= per_family);
+                }
+                if label_values > 0 {
+                    let distinct: HashSet<&String> = fam.iter().map(|(l, _)| &l[0].1).filter(|v| *v != OVERFLOW).collect();
+                    proptest::prop_assert!(distinct.len() <= label_values);
+                }
+            }
+        }
     }
 
     #[test]
@@ -772,7 +1283,7 @@ mod tests {
         let members: Vec<String> = (0..MAX_SET_MEMBERS + 5).map(|i| i.to_string()).collect();
         let mut refused = 0;
         for m in &members {
-            if s.apply(&upd("big", &[], Op::SetInsert(m)), t0).is_err() {
+            if ok(s.apply(&upd("big", &[], Op::SetInsert(m)), t0)).is_err() {
                 refused += 1;
             }
         }
