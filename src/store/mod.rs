@@ -723,6 +723,50 @@ impl Store {
         out
     }
 
+    /// Where the cardinality comes from: families ranked by series, and for
+    /// each the labels ranked by distinct values with their `top` values.
+    pub fn cardinality(&self, top: usize) -> CardinalityReport {
+        let mut families: Vec<FamilyCardinality> = self
+            .families
+            .iter()
+            .map(|(name, f)| {
+                let mut labels: Vec<LabelCardinality> = f
+                    .label_values
+                    .iter()
+                    .map(|(label, values)| {
+                        let mut top_values: Vec<(String, u32)> =
+                            values.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+                        top_values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                        top_values.truncate(top);
+                        LabelCardinality {
+                            name: label.to_string(),
+                            distinct_values: values.len(),
+                            top_values,
+                        }
+                    })
+                    .collect();
+                labels.sort_by(|a, b| {
+                    b.distinct_values
+                        .cmp(&a.distinct_values)
+                        .then_with(|| a.name.cmp(&b.name))
+                });
+                FamilyCardinality {
+                    name: name.to_string(),
+                    kind: f.kind,
+                    series: f.series.len(),
+                    overflow_series: f.overflow_series,
+                    labels,
+                }
+            })
+            .collect();
+        families.sort_by(|a, b| b.series.cmp(&a.series).then_with(|| a.name.cmp(&b.name)));
+        CardinalityReport {
+            series: self.series_count,
+            families,
+            limits: self.limits.clone(),
+        }
+    }
+
     /// Live series per family, for self-metrics.
     pub fn series_per_family(&self) -> Vec<(String, FamilyType, usize)> {
         self.families
@@ -789,6 +833,33 @@ fn apply_op(
         _ => return Err(Refusal::KindMismatch),
     }
     Ok(())
+}
+
+/// `Store::cardinality`'s answer.
+#[derive(Clone, Debug)]
+pub struct CardinalityReport {
+    pub series: usize,
+    /// Ranked by series, most first.
+    pub families: Vec<FamilyCardinality>,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+pub struct FamilyCardinality {
+    pub name: String,
+    pub kind: FamilyType,
+    pub series: usize,
+    pub overflow_series: usize,
+    /// Ranked by distinct values, most first.
+    pub labels: Vec<LabelCardinality>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LabelCardinality {
+    pub name: String,
+    pub distinct_values: usize,
+    /// (value, live series with it), most first.
+    pub top_values: Vec<(String, u32)>,
 }
 
 /// A family as copied out of the store.
@@ -1091,6 +1162,35 @@ mod tests {
         assert_eq!(s.series_count(), 2);
         let stats: Vec<_> = s.limit_stats().collect();
         assert_eq!(stats, vec![(OVERFLOW, LimitReason::MaxSeries, false, 8)]);
+    }
+
+    #[test]
+    fn cardinality_report_ranks_families_and_labels() {
+        let now = Instant::now();
+        let mut s = Store::new(Duration::from_secs(60));
+        for (dag, task) in [("d1", "a"), ("d1", "b"), ("d1", "c"), ("d2", "a")] {
+            s.apply(
+                &upd(
+                    "tasks",
+                    &[("dag_id", dag), ("task_id", task)],
+                    Op::CounterAdd(1.0),
+                ),
+                now,
+            )
+            .unwrap();
+        }
+        s.apply(&upd("other", &[], Op::GaugeSet(1.0)), now).unwrap();
+        let r = s.cardinality(1);
+        assert_eq!(r.series, 5);
+        assert_eq!(r.families[0].name, "tasks");
+        assert_eq!(r.families[0].series, 4);
+        let labels = &r.families[0].labels;
+        assert_eq!(
+            (labels[0].name.as_str(), labels[0].distinct_values),
+            ("task_id", 3)
+        );
+        assert_eq!(labels[1].top_values, vec![("d1".to_string(), 3)]);
+        assert_eq!(r.families[1].labels.len(), 0);
     }
 
     #[test]
