@@ -124,6 +124,7 @@ impl App {
             config.cache_size,
             cache_type,
         );
+        shared.default_ttl = config.default_ttl;
         if airflow_profile(config) {
             shared = shared.with_airflow(&config.airflow_prefix);
         }

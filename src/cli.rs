@@ -153,6 +153,8 @@ pub struct Config {
     pub max_label_values: usize,
     pub max_label_value_length: usize,
     pub max_labels: usize,
+    /// `--statsd.ttl`.
+    pub default_ttl: Duration,
     /// `--statsd.limit-action=drop`.
     pub limit_action_drop: bool,
     pub max_line_length: usize,
@@ -487,6 +489,16 @@ pub static FLAGS: &[FlagSpec] = &[
         "32",
         G::Listeners,
         "Most labels on one series (0 = none); labels past this, in name order, are removed.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "statsd.ttl",
+        K::Duration,
+        "0s",
+        G::Listeners,
+        "Default series TTL: a series not updated for this long is removed (0 = never). A \
+         mapping's ttl, or the mapping file's defaults.ttl, takes precedence when not zero. \
+         Counters that come back after expiring start again from zero.",
     )
     .ours(),
     FlagSpec::new(
@@ -1083,6 +1095,7 @@ impl Resolved {
             max_label_value_length: self.uint("statsd.max-label-value-length"),
             max_labels: self.uint("statsd.max-labels"),
             limit_action_drop: self.text("statsd.limit-action") == "drop",
+            default_ttl: self.duration("statsd.ttl"),
             max_line_length: self.uint("statsd.max-line-length"),
             set_window: self.duration("statsd.set-window"),
             check_config: self.bool("check-config"),
@@ -1442,6 +1455,9 @@ mod tests {
             }),
             ("statsd.max-labels", "3", |c| c.max_labels == 3),
             ("statsd.limit-action", "drop", |c| c.limit_action_drop),
+            ("statsd.ttl", "5m", |c| {
+                c.default_ttl == Duration::from_secs(300)
+            }),
             ("statsd.profile", "none", |c| c.profile == Profile::None),
             ("statsd.profile", "airflow", |c| {
                 c.profile == Profile::Airflow

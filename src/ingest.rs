@@ -38,6 +38,8 @@ pub struct Shared {
     /// The built-in Airflow profile, when enabled.
     pub airflow: Option<AirflowModel>,
     pub liveness: Mutex<Liveness>,
+    /// `--statsd.ttl`: applies where the mapping gives no TTL.
+    pub default_ttl: Duration,
 }
 
 /// Where a datagram or stream chunk came from.
@@ -84,6 +86,7 @@ impl Shared {
             relays: Vec::new(),
             airflow: None,
             liveness: Mutex::new(Liveness::new(LivenessConfig::default())),
+            default_ttl: Duration::ZERO,
         }
     }
 
@@ -191,6 +194,16 @@ impl Ingester {
             self.mapper = self.shared.mapper();
             self.generation = g;
             self.reset_rules();
+        }
+    }
+
+    /// A rule's TTL, else the mapping file's default, else `--statsd.ttl`.
+    fn ttl_for(&self, rule_ttl: Option<Duration>) -> Duration {
+        let t = rule_ttl.unwrap_or(self.mapper.defaults().ttl);
+        if t.is_zero() {
+            self.shared.default_ttl
+        } else {
+            t
         }
     }
 
@@ -325,7 +338,7 @@ impl Ingester {
                             (Cow::Borrowed("type"), Cow::Borrowed(s.value.kind().as_str())),
                         ],
                         op: PreparedOp::Counter(1.0),
-                        ttl: self.mapper.defaults().ttl,
+                        ttl: self.ttl_for(None),
                         event_type: EventType::Counter,
                     });
                 }
@@ -378,7 +391,7 @@ impl Ingester {
             return None;
         }
         let scale = rule.and_then(|r| r.scale).unwrap_or(1.0);
-        let ttl = rule.map_or(self.mapper.defaults().ttl, |r| r.ttl);
+        let ttl = self.ttl_for(rule.map(|r| r.ttl));
         let help = rule.and_then(|r| r.help.as_deref()).unwrap_or(DEFAULT_HELP);
         let (op, event_type) = match s.value {
             SampleValue::Counter(v) => {
@@ -484,7 +497,7 @@ impl Ingester {
         let ttl = if family.ttl_seconds > 0 {
             Duration::from_secs(family.ttl_seconds)
         } else {
-            self.mapper.defaults().ttl
+            self.ttl_for(None)
         };
         Some(Prepared {
             name: Cow::Borrowed(family.name),

@@ -487,3 +487,26 @@ fn label_values_fold_into_overflow_and_sums_stay_exact() {
     let folded = "statsd_exporter_series_folded_total{family=\"jobs\",reason=\"max_label_values\"}";
     assert_eq!(sample(&body, folded), Some(3.0));
 }
+
+#[test]
+fn default_ttl_expires_idle_series() {
+    let h = Harness::start(|c, _| c.default_ttl = std::time::Duration::from_secs(1));
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"short.lived:1|c", b.udp[0]).unwrap();
+    wait_for(h.http, "series created", |m| {
+        sample(m, "short_lived") == Some(1.0)
+    });
+    let body = wait_for(h.http, "series expired", |m| {
+        sample(m, "short_lived").is_none()
+    });
+    assert_eq!(
+        sample(&body, "statsd_exporter_series_expired_total"),
+        Some(1.0)
+    );
+    // It comes back from zero, which Prometheus treats as a counter reset.
+    udp.send_to(b"short.lived:2|c", b.udp[0]).unwrap();
+    wait_for(h.http, "series back", |m| {
+        sample(m, "short_lived") == Some(2.0)
+    });
+}
