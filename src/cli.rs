@@ -71,6 +71,9 @@ pub enum Command {
     /// Lines given as arguments come first, then those of `file` if any
     /// (`-` means stdin). Both may be empty; the caller decides what that
     /// means.
+    /// `print-profile`: the built-in Airflow profile as a statsd_exporter
+    /// mapping file.
+    PrintProfile { config: Config },
     Explain {
         config: Config,
         lines: Vec<String>,
@@ -873,7 +876,11 @@ fn build_command() -> clap::Command {
         .after_help(AFTER_HELP)
         .args_override_self(true)
         .subcommand_value_name("COMMAND")
-        .subcommand(explain);
+        .subcommand(explain)
+        .subcommand(clap::Command::new("print-profile").about(
+            "Print the built-in Airflow profile as a statsd_exporter mapping file \
+             (names under --statsd.airflow-prefix), then exit",
+        ));
     for spec in FLAGS {
         cmd = cmd.arg(flag_arg(spec));
     }
@@ -1147,6 +1154,9 @@ where
                 file,
             })
         }
+        Some(("print-profile", sub)) => Ok(Command::PrintProfile {
+            config: resolve(&mut cmd, sub, env)?.config(),
+        }),
         Some((other, _)) => Err(cmd.error(
             ErrorKind::InvalidSubcommand,
             format!("unrecognized subcommand '{other}'"),
@@ -1851,6 +1861,16 @@ mod tests {
         assert!(e.to_string().contains("--statsd.mapping-config"));
         let e = err(&["help", "explain"]);
         assert_eq!(e.kind(), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn print_profile_subcommand() {
+        let Command::PrintProfile { config } =
+            parse(&["--statsd.airflow-prefix=af", "print-profile"]).unwrap()
+        else {
+            panic!("not print-profile");
+        };
+        assert_eq!(config.airflow_prefix, "af");
     }
 
     #[test]

@@ -21,6 +21,13 @@ fn main() -> ExitCode {
             lines,
             file,
         } => explain_lines(&config, lines, file),
+        Command::PrintProfile { config } => {
+            print!(
+                "{}",
+                airflow_statsd_exporter::airflow::docs::profile_yaml(&config.airflow_prefix)
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -144,29 +144,45 @@ pub fn profile_yaml(prefix: &str) -> String {
          # fixes, and liveness/restart tracking. Generated; do not edit.\n\
          defaults:\n  observer_type: histogram\nmappings:\n",
     );
+    // statsd_exporter's glob FSM never reaches a rule whose path an earlier,
+    // longer glob already passes through; globs of different lengths never
+    // match the same name, so shortest first keeps every rule reachable.
+    let mut rules: Vec<(usize, String)> = Vec::new();
     for f in FAMILIES {
         for e in f.events {
-            for l in e.legacy {
-                let (pattern, regex, labels) = legacy_match(prefix, l);
+            let mut rule = |pattern: String, regex: bool, labels: &[(String, String)]| {
+                let mut r = String::new();
                 if regex {
                     // Single quotes: YAML leaves backslashes alone.
                     let _ = writeln!(
-                        out,
+                        r,
                         "  - match: '{pattern}'\n    match_type: regex\n    name: \"{}\"",
                         f.name
                     );
                 } else {
-                    let _ = writeln!(out, "  - match: \"{pattern}\"\n    name: \"{}\"", f.name);
+                    let _ = writeln!(r, "  - match: \"{pattern}\"\n    name: \"{}\"", f.name);
                 }
-                write_labels(&mut out, &labels, e.consts);
-                write_buckets(&mut out, f.kind);
-            }
+                write_labels(&mut r, labels, e.consts);
+                write_buckets(&mut r, f.kind);
+                let order = if regex {
+                    usize::MAX
+                } else {
+                    pattern.split('.').count()
+                };
+                rules.push((order, r));
+            };
             if let Some(t) = e.tagged {
-                let _ = writeln!(out, "  - match: \"{prefix}.{t}\"\n    name: \"{}\"", f.name);
-                write_labels(&mut out, &[], e.consts);
-                write_buckets(&mut out, f.kind);
+                rule(format!("{prefix}.{t}"), false, &[]);
+            }
+            for l in e.legacy {
+                let (pattern, regex, labels) = legacy_match(prefix, l);
+                rule(pattern, regex, &labels);
             }
         }
+    }
+    rules.sort_by_key(|(order, _)| *order);
+    for (_, r) in rules {
+        out.push_str(&r);
     }
     out
 }

@@ -81,6 +81,7 @@ fn catalog_follows_prometheus_conventions() {
 fn printed_profile_is_a_valid_statsd_exporter_mapping() {
     let yaml = docs::profile_yaml("airflow");
     let mapper = Mapper::from_yaml_str(&yaml, "profile.yml").expect("profile YAML loads");
+    assert_eq!(mapper.warnings(), &[] as &[String], "every rule reachable");
     assert!(mapper.rules().len() > FAMILIES.len());
     use crate::mapping::MapOutcome;
     use crate::sample::MetricKind;

@@ -102,6 +102,13 @@ fi
 grep -q "bad.yml:4" "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "error does not name file:line"; }
 ok "--check-config ($(cat "$WORK/err.txt" | head -n1))"
 
+# 2b. print-profile writes a mapping file that --check-config accepts with no warnings.
+"$BIN" print-profile >"$WORK/profile.yml"
+"$BIN" --check-config --statsd.mapping-config="$WORK/profile.yml" >"$WORK/profile-check.txt" 2>&1
+grep -q "configuration OK" "$WORK/profile-check.txt" && ! grep -q warning "$WORK/profile-check.txt" \
+  || { cat "$WORK/profile-check.txt"; fail "print-profile output is not a clean mapping file"; }
+ok "print-profile ($(grep -c '^  - match' "$WORK/profile.yml") rules)"
+
 # 3. explain shows the rule and the series.
 "$BIN" explain --statsd.mapping-config=tests/data/statsd-mappings.yml \
   'airflow.pool.open_slots.default_pool:128|g' >"$WORK/explain.txt"
