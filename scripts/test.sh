@@ -18,6 +18,13 @@ ensure_promtool() {
   as_root systemctl stop prometheus >/dev/null 2>&1 || true
 }
 
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  step "installing chromium (Debian package chromium, for the browser test)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+}
+
 ensure_python_yaml() {
   python3 -c 'import yaml' 2>/dev/null && return
   step "installing PyYAML"
@@ -43,9 +50,19 @@ BIN="$PWD/target/release/airflow-statsd-exporter"
 step "end-to-end: real binary, real sockets, promtool"
 bash tests/e2e/run.sh "$BIN"
 
+step "browser: /cardinality in headless Chromium (XSS, limit markers, 100k-series timing)"
+ensure_chromium
+bash tests/browser/run.sh "$BIN"
+
 if [ -f tests/compat/run_compat.py ]; then
   step "compatibility: same series as statsd_exporter (independent model) on the real Airflow corpus"
   python3 tests/compat/run_compat.py "$BIN"
 fi
+
+step "packaging: Dockerfile, Helm chart, overlays, static musl binary (scripts/check-packaging.sh)"
+bash scripts/check-packaging.sh "$BIN"
+
+step "fuzz smoke: each cargo-fuzz target for 15 s (docs/fuzzing.md)"
+bash scripts/fuzz.sh --smoke
 
 step "all tests passed"

@@ -289,7 +289,8 @@ impl App {
 <body><h1>airflow-statsd-exporter {version}</h1>\
 <p>StatsD to Prometheus for Apache Airflow; a drop-in for prometheus/statsd_exporter.</p>\
 <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
-<li><a href=\"/-/ready\">Readiness</a></li></ul>\
+<li><a href=\"/-/ready\">Readiness</a></li>\
+<li><a href=\"/cardinality\">Cardinality</a> (<a href=\"/cardinality.json\">JSON</a>): series by family and label, limits</li></ul>\
 <h2>Listeners</h2><ul>{listeners}</ul><h2>Mapping</h2><p>{mapping}</p></body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
         )

@@ -79,7 +79,12 @@ pub enum Command {
         lines: Vec<String>,
         file: Option<PathBuf>,
     },
+    /// `simulate`: send the StatsD traffic of a simulated Airflow deployment
+    /// (flags in [`crate::simulate::cli::SIM_FLAGS`]).
+    Simulate(SimulateArgs),
 }
+
+pub use crate::simulate::cli::SimulateArgs;
 
 /// Which built-in model applies (`--statsd.profile`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -877,6 +882,7 @@ fn build_command() -> clap::Command {
         .args_override_self(true)
         .subcommand_value_name("COMMAND")
         .subcommand(explain)
+        .subcommand(crate::simulate::cli::command())
         .subcommand(clap::Command::new("print-profile").about(
             "Print the built-in Airflow profile as a statsd_exporter mapping file \
              (names under --statsd.airflow-prefix), then exit",
@@ -1153,6 +1159,13 @@ where
                 lines,
                 file,
             })
+        }
+        Some(("simulate", sub)) => {
+            // The exporter's flags are global; resolving them validates them.
+            resolve(&mut cmd, sub, env)?;
+            crate::simulate::cli::args_from(sub)
+                .map(Command::Simulate)
+                .map_err(|e| cmd.error(ErrorKind::ValueValidation, e))
         }
         Some(("print-profile", sub)) => Ok(Command::PrintProfile {
             config: resolve(&mut cmd, sub, env)?.config(),

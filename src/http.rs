@@ -19,6 +19,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(&metrics_path, get(metrics))
         .route("/", get(landing))
+        .route("/cardinality", get(cardinality_html))
+        .route("/cardinality.json", get(cardinality_json))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", any(reload))
@@ -125,6 +127,48 @@ async fn quit(State(app): State<Arc<App>>, method: Method) -> Response {
     }
     app.request_shutdown();
     "Requesting termination... Goodbye!\n".into_response()
+}
+
+/// Copies the cardinality report under the store lock, renders it after.
+async fn cardinality_page(app: Arc<App>, json: bool) -> Response {
+    let body = tokio::task::spawn_blocking(move || {
+        let c = crate::cardinality::collect(&app.shared.store.lock());
+        if json {
+            c.to_json().to_string()
+        } else {
+            c.to_html()
+        }
+    })
+    .await;
+    let Ok(body) = body else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "render failed").into_response();
+    };
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    let kind = if json {
+        "application/json"
+    } else {
+        "text/html; charset=utf-8"
+    };
+    h.insert(header::CONTENT_TYPE, kind.parse().expect("static"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        crate::cardinality::CSP.parse().expect("static"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        "nosniff".parse().expect("static"),
+    );
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    resp
+}
+
+async fn cardinality_html(State(app): State<Arc<App>>) -> Response {
+    cardinality_page(app, false).await
+}
+
+async fn cardinality_json(State(app): State<Arc<App>>) -> Response {
+    cardinality_page(app, true).await
 }
 
 async fn landing(State(app): State<Arc<App>>) -> Html<String> {

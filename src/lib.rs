@@ -5,6 +5,7 @@
 
 pub mod airflow;
 pub mod app;
+pub mod cardinality;
 pub mod cli;
 pub mod duration;
 pub mod escape;
@@ -19,5 +20,6 @@ pub mod mapping;
 pub mod parser;
 pub mod relay;
 pub mod sample;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             lines,
             file,
         } => explain_lines(&config, lines, file),
+        Command::Simulate(args) => airflow_statsd_exporter::simulate::cli::run(&args),
         Command::PrintProfile { config } => {
             print!(
                 "{}",
