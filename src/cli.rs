@@ -74,6 +74,9 @@ pub enum Command {
     /// `print-profile`: the built-in Airflow profile as a statsd_exporter
     /// mapping file.
     PrintProfile { config: Config },
+    /// `healthcheck`: GET `/-/healthy` on the first --web.listen-address;
+    /// exit 0 on 200 (the image's HEALTHCHECK; no curl needed).
+    Healthcheck { config: Config },
     Explain {
         config: Config,
         lines: Vec<String>,
@@ -883,6 +886,9 @@ fn build_command() -> clap::Command {
         .subcommand_value_name("COMMAND")
         .subcommand(explain)
         .subcommand(crate::simulate::cli::command())
+        .subcommand(clap::Command::new("healthcheck").about(
+            "GET /-/healthy on the first --web.listen-address and exit 0 when it answers 200",
+        ))
         .subcommand(clap::Command::new("print-profile").about(
             "Print the built-in Airflow profile as a statsd_exporter mapping file \
              (names under --statsd.airflow-prefix), then exit",
@@ -1167,6 +1173,9 @@ where
                 .map(Command::Simulate)
                 .map_err(|e| cmd.error(ErrorKind::ValueValidation, e))
         }
+        Some(("healthcheck", sub)) => Ok(Command::Healthcheck {
+            config: resolve(&mut cmd, sub, env)?.config(),
+        }),
         Some(("print-profile", sub)) => Ok(Command::PrintProfile {
             config: resolve(&mut cmd, sub, env)?.config(),
         }),

@@ -22,6 +22,19 @@ fn main() -> ExitCode {
             file,
         } => explain_lines(&config, lines, file),
         Command::Simulate(args) => airflow_statsd_exporter::simulate::cli::run(&args),
+        Command::Healthcheck { config } => {
+            let addr = config
+                .web_listen_addresses
+                .first()
+                .map_or(":9102", String::as_str);
+            match app::healthcheck(addr) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::PrintProfile { config } => {
             print!(
                 "{}",

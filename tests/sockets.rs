@@ -510,3 +510,14 @@ fn default_ttl_expires_idle_series() {
         sample(m, "short_lived") == Some(2.0)
     });
 }
+
+#[test]
+fn healthcheck_subcommand_logic() {
+    let h = Harness::start(|_, _| {});
+    assert_eq!(app::healthcheck(&h.http.to_string()), Ok(()));
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(app::healthcheck(&free.to_string()).is_err());
+}

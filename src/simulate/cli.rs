@@ -184,7 +184,8 @@ pub fn args_from(m: &ArgMatches) -> Result<SimulateArgs, String> {
         )
     })?;
     let scen_s = get(m, "scenario").unwrap_or("none");
-    let scenario = Scenario::parse(scen_s).ok_or_else(|| format!("invalid --scenario {scen_s:?}"))?;
+    let scenario =
+        Scenario::parse(scen_s).ok_or_else(|| format!("invalid --scenario {scen_s:?}"))?;
     let legacy_s = get(m, "legacy-names").unwrap_or("true");
     let legacy_names =
         go_bool(legacy_s).ok_or_else(|| format!("invalid --legacy-names {legacy_s:?}"))?;
@@ -316,9 +317,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         Some(0) => "as fast as possible".to_string(),
         Some(r) => format!("{r} lines/s"),
     };
-    eprintln!(
-        "simulate: sending to {target} ({pacing}); Ctrl-C stops and prints the summary"
-    );
+    eprintln!("simulate: sending to {target} ({pacing}); Ctrl-C stops and prints the summary");
     let mut sinks: HashMap<u64, UdpMetricSink> = HashMap::new();
     let started = Instant::now();
     let mut lines_sent: u64 = 0;
@@ -336,9 +335,9 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             Item::Datagram(d) => {
                 match args.rate {
                     Some(0) => {}
-                    Some(r) => sleep_until(
-                        started + Duration::from_secs_f64(lines_sent as f64 / r as f64),
-                    ),
+                    Some(r) => {
+                        sleep_until(started + Duration::from_secs_f64(lines_sent as f64 / r as f64))
+                    }
                     None => sleep_until(started + Duration::from_secs_f64(d.at / args.speed)),
                 }
                 let sink = match sinks.entry(d.sender) {

@@ -25,8 +25,8 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
-pub use wire::{Mode, TimerKind, Val};
 use wire::Wire;
+pub use wire::{Mode, TimerKind, Val};
 
 /// Opaque id of one simulated sending socket. A restarted process gets a
 /// new id, as a real restart sends from a new source port.
@@ -215,9 +215,11 @@ impl SimConfig {
             ));
         }
         if self.airflow_version == 2 && !self.legacy_names {
-            return Err("--legacy-names=false needs --airflow-version=3 (Airflow 2.x always \
+            return Err(
+                "--legacy-names=false needs --airflow-version=3 (Airflow 2.x always \
                         sends the legacy names)"
-                .into());
+                    .into(),
+            );
         }
         if self.schedulers == 0 {
             return Err("--schedulers must be at least 1".into());
@@ -267,7 +269,11 @@ impl SimConfig {
     pub fn task_id(j: usize) -> String {
         const GROUPS: [&str; 3] = ["group", "tg_main", "stage-2"];
         const VERBS: [&str; 5] = ["extract", "transform", "load", "validate", "publish"];
-        format!("{}.{}-{j}", GROUPS[j % GROUPS.len()], VERBS[j % VERBS.len()])
+        format!(
+            "{}.{}-{j}",
+            GROUPS[j % GROUPS.len()],
+            VERBS[j % VERBS.len()]
+        )
     }
 
     /// Name of pool `k` (`default_pool` first).
@@ -715,7 +721,10 @@ impl Simulator {
 
     fn close_sender(&mut self, id: SenderId) {
         self.telemetry.remove(&id);
-        let component = self.sender_component.remove(&id).unwrap_or(Component::Worker);
+        let component = self
+            .sender_component
+            .remove(&id)
+            .unwrap_or(Component::Worker);
         self.out.push_back(Out {
             sender: id,
             component,
@@ -808,7 +817,10 @@ impl Simulator {
                 None
             }
         } else {
-            Some(self.wire.line(legacy, &tags[..v2_keep.min(tags.len())], val, None))
+            Some(
+                self.wire
+                    .line(legacy, &tags[..v2_keep.min(tags.len())], val, None),
+            )
         };
         let tagged_line = self.wire.line(tagged, tags, val, None);
         if legacy_first {
@@ -942,12 +954,16 @@ impl Simulator {
 
     fn executor_gauges(&mut self, s: SenderId) {
         let exec = self.cfg.executor.class_name();
-        let open = (self.cfg.parallelism as i64 - (self.exec_queued + self.exec_running) as i64)
-            .max(0);
+        let open =
+            (self.cfg.parallelism as i64 - (self.exec_queued + self.exec_running) as i64).max(0);
         let values = [
             ("executor.open_slots", "open", open),
             ("executor.queued_tasks", "queued", self.exec_queued as i64),
-            ("executor.running_tasks", "running", self.exec_running as i64),
+            (
+                "executor.running_tasks",
+                "running",
+                self.exec_running as i64,
+            ),
         ];
         for (name, status, v) in values {
             if self.cfg.v3() {
@@ -963,7 +979,12 @@ impl Simulator {
                     &["executor_class_name"],
                 );
             } else {
-                self.one(s, name, &[("status", status), ("name", exec)], Val::GaugeInt(v));
+                self.one(
+                    s,
+                    name,
+                    &[("status", status), ("name", exec)],
+                    Val::GaugeInt(v),
+                );
             }
         }
     }
@@ -986,7 +1007,11 @@ impl Simulator {
             if waiting == 0 {
                 continue;
             }
-            let starving = if self.pools[p].open() == 0 { waiting } else { 0 };
+            let starving = if self.pools[p].open() == 0 {
+                waiting
+            } else {
+                0
+            };
             starving_total += starving;
             let name = SimConfig::pool_name(p);
             let legacy = format!("pool.starving_tasks.{}", self.wire.ev(&name));
@@ -1006,15 +1031,30 @@ impl Simulator {
             .iter()
             .map(|p| if p.open() > 0 { p.waiting.len() } else { 0 })
             .sum();
-        self.one(s, "scheduler.tasks.starving", &[], Val::GaugeInt(starving_total as i64));
-        self.one(s, "scheduler.tasks.executable", &[], Val::GaugeInt(executable as i64));
+        self.one(
+            s,
+            "scheduler.tasks.starving",
+            &[],
+            Val::GaugeInt(starving_total as i64),
+        );
+        self.one(
+            s,
+            "scheduler.tasks.executable",
+            &[],
+            Val::GaugeInt(executable as i64),
+        );
         let c = q + self.rng.range(0.002, 0.01);
         self.one(s, "scheduler.critical_section_duration", &[], ctx(c));
         self.executor_gauges(s);
         if v3 {
             let exec = self.cfg.executor.class_name();
             let d = self.rng.range(0.00015, 0.0006);
-            self.one(s, "scheduler.executor_heartbeat_duration", &[("executor", exec)], ctx(d));
+            self.one(
+                s,
+                "scheduler.executor_heartbeat_duration",
+                &[("executor", exec)],
+                ctx(d),
+            );
             self.one(s, "connection_test.active", &[], Val::GaugeInt(0));
             self.one(s, "connection_test.pending", &[], Val::GaugeInt(0));
         }
@@ -1185,7 +1225,12 @@ impl Simulator {
         let v3 = self.cfg.v3();
         let n = self.dags.len();
         let mut total = 0.0;
-        self.one(s, "dag_processing.file_path_queue_size", &[], Val::GaugeInt(n as i64));
+        self.one(
+            s,
+            "dag_processing.file_path_queue_size",
+            &[],
+            Val::GaugeInt(n as i64),
+        );
         for i in 0..n {
             let stem = self.dags[i].file_stem.clone();
             let rel = format!("{stem}.py");
@@ -1274,11 +1319,31 @@ impl Simulator {
             }
         }
         let errors = i64::from(self.import_error);
-        self.one(s, "dag_processing.total_parse_time", &[], Val::GaugeFloat(total));
+        self.one(
+            s,
+            "dag_processing.total_parse_time",
+            &[],
+            Val::GaugeFloat(total),
+        );
         self.one(s, "dagbag_size", &[], Val::GaugeInt(n as i64 - errors));
-        self.one(s, "dag_processing.import_errors", &[], Val::GaugeInt(errors));
-        self.one(s, "dag_processing.file_path_queue_size", &[], Val::GaugeInt(0));
-        self.one(s, "dag_processing.file_path_queue_update_count", &[], Val::Count(1));
+        self.one(
+            s,
+            "dag_processing.import_errors",
+            &[],
+            Val::GaugeInt(errors),
+        );
+        self.one(
+            s,
+            "dag_processing.file_path_queue_size",
+            &[],
+            Val::GaugeInt(0),
+        );
+        self.one(
+            s,
+            "dag_processing.file_path_queue_update_count",
+            &[],
+            Val::Count(1),
+        );
     }
 
     // -- DAG runs and task instances ----------------------------------------
@@ -1490,7 +1555,12 @@ impl Simulator {
         }
         if !v3 {
             let ser = self.rng.range(0.0008, 0.0012);
-            self.one(w, "serde.load_serializers", &[], Val::Timer(TimerKind::Context, ser));
+            self.one(
+                w,
+                "serde.load_serializers",
+                &[],
+                Val::Timer(TimerKind::Context, ser),
+            );
             self.one(w, "job_start", &[], Val::Count(1));
             let waited = (now - queued_at).max(0.0) + self.rng.range(0.001, 0.01);
             let legacy = format!("dag.{dag}.{task}.queued_duration");
@@ -1519,7 +1589,16 @@ impl Simulator {
             );
         }
         let legacy = format!("ti.start.{edag}.{etask}");
-        self.pair(w, &legacy, "ti.start", &ids, Val::Count(1), true, 2, &["dag_id", "task_id"]);
+        self.pair(
+            w,
+            &legacy,
+            "ti.start",
+            &ids,
+            Val::Count(1),
+            true,
+            2,
+            &["dag_id", "task_id"],
+        );
         if !v3 {
             // 2.x pre-initialises every state's counter at 0.
             for state in TI_STATES_2X {
@@ -1576,7 +1655,16 @@ impl Simulator {
                 Val::Timer(TimerKind::Timedelta, start_delay),
             );
         } else {
-            self.pair(s, &raw, "dagrun.first_task_scheduling_delay", &tags, val, true, 2, &[]);
+            self.pair(
+                s,
+                &raw,
+                "dagrun.first_task_scheduling_delay",
+                &tags,
+                val,
+                true,
+                2,
+                &[],
+            );
         }
     }
 
@@ -1602,7 +1690,13 @@ impl Simulator {
             let run = self.dags[i].run.as_mut().expect("ending task has a run");
             run.state = None;
             let w = run.worker.take().expect("worker");
-            (run.task, run.try_number, w, run.job_id, self.now - run.ti_started)
+            (
+                run.task,
+                run.try_number,
+                w,
+                run.job_id,
+                self.now - run.ti_started,
+            )
         };
         let retry = failed_try && try_number <= self.cfg.retries;
         let state = match (failed_try, retry) {
@@ -1621,7 +1715,12 @@ impl Simulator {
         let ids: [(&str, &str); 2] = [("dag_id", &dag), ("task_id", &task)];
         if !v3 {
             // Nested Stats.timer()s: the tagged timer closes first.
-            self.one(w, "task.duration", &ids, Val::Timer(TimerKind::Context, secs));
+            self.one(
+                w,
+                "task.duration",
+                &ids,
+                Val::Timer(TimerKind::Context, secs),
+            );
             let legacy = format!("dag.{dag}.{task}.duration");
             self.legacy_only(
                 w,
@@ -1631,7 +1730,11 @@ impl Simulator {
             );
         }
         let (family, counter, op_key) = if failed_try {
-            ("operator_failures", "ti_failures", if v3 { "operator_name" } else { "operator" })
+            (
+                "operator_failures",
+                "ti_failures",
+                if v3 { "operator_name" } else { "operator" },
+            )
         } else {
             (
                 "operator_successes",

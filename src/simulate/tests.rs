@@ -75,7 +75,11 @@ fn every_mode_and_version_parses_without_errors() {
                 c.executor = Executor::Kubernetes;
                 c.scenario = Scenario::SchedulerRestart;
                 let (data, summary) = capture(&c);
-                assert!(summary.lines > 1000, "{version} {mode:?}: {}", summary.lines);
+                assert!(
+                    summary.lines > 1000,
+                    "{version} {mode:?}: {}",
+                    summary.lines
+                );
                 let s = samples(&data);
                 assert_eq!(s.len() as u64, summary.lines, "{version} {mode:?}");
                 // Shape checks per mode.
@@ -143,7 +147,13 @@ fn wire_quirks_follow_the_captures() {
         .iter()
         .find(|l| l.starts_with("airflow.dag_processing.last_duration,"))
         .unwrap();
-    let v: f64 = last.split(':').nth(1).unwrap().trim_end_matches("|ms").parse().unwrap();
+    let v: f64 = last
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("|ms")
+        .parse()
+        .unwrap();
     assert!(v < 1.0, "3.x last_duration is seconds typed ms: {last}");
 
     // DogStatsD: context timers in seconds.
@@ -274,10 +284,15 @@ fn restart_switches_the_scheduler_sender_exactly_once() {
                 .map(|w| w[1].1 - w[0].1)
                 .unwrap();
             assert!(gap >= 13.0, "gap {gap}");
-            assert!(data.iter().all(|d| d.component != Component::Scheduler
-                || beats.iter().any(|b| b.0 == d.sender)));
+            assert!(data
+                .iter()
+                .all(|d| d.component != Component::Scheduler
+                    || beats.iter().any(|b| b.0 == d.sender)));
             // Other components keep their sender.
-            assert_eq!(switches(&heartbeat_senders(&data, "triggerer_heartbeat")), 0);
+            assert_eq!(
+                switches(&heartbeat_senders(&data, "triggerer_heartbeat")),
+                0
+            );
             // A liveness tracker fed with the virtual clock sees one restart.
             let mut live = crate::liveness::Liveness::new(Default::default());
             let base = Instant::now();
@@ -325,7 +340,13 @@ fn ha_scheduler_dies_for_good() {
     let beats = heartbeat_senders(&data, "scheduler_heartbeat");
     let senders: BTreeSet<SenderId> = beats.iter().map(|b| b.0).collect();
     assert_eq!(senders.len(), 2);
-    let last = |s: SenderId| beats.iter().filter(|b| b.0 == s).map(|b| b.1).fold(0.0, f64::max);
+    let last = |s: SenderId| {
+        beats
+            .iter()
+            .filter(|b| b.0 == s)
+            .map(|b| b.1)
+            .fold(0.0, f64::max)
+    };
     let mut lasts: Vec<f64> = senders.iter().map(|&s| last(s)).collect();
     lasts.sort_by(f64::total_cmp);
     assert!(lasts[0] <= 60.0 && lasts[1] > 390.0, "{lasts:?}");
@@ -344,7 +365,9 @@ fn import_error_and_pool_full() {
         .filter(|x| x.0 == "airflow.dag_processing.import_errors")
         .map(|x| (x.4, x.2))
         .collect();
-    assert!(errs.iter().any(|(at, v)| *v > 0.0 && *at >= 60.0 && *at < 120.0));
+    assert!(errs
+        .iter()
+        .any(|(at, v)| *v > 0.0 && *at >= 60.0 && *at < 120.0));
     assert!(errs.iter().any(|(at, v)| *v == 0.0 && *at > 120.0));
 
     let mut c = cfg(3, Mode::Dogstatsd);
@@ -353,16 +376,24 @@ fn import_error_and_pool_full() {
     let s = samples(&capture(&c).0);
     let pool = |name: &str| -> Vec<(f64, f64)> {
         s.iter()
-            .filter(|x| x.0 == name && x.1.get("pool_name").map(String::as_str) == Some("etl_pool-1"))
+            .filter(|x| {
+                x.0 == name && x.1.get("pool_name").map(String::as_str) == Some("etl_pool-1")
+            })
             .map(|x| (x.4, x.2))
             .collect()
     };
     assert!(pool("airflow.pool.open_slots")
         .iter()
         .any(|(at, v)| *v == 0.0 && *at > 60.0 && *at < 120.0));
-    assert!(pool("airflow.pool.starving_tasks").iter().any(|(_, v)| *v > 0.0));
-    assert!(pool("airflow.pool.scheduled_slots").iter().any(|(_, v)| *v > 0.0));
-    assert!(pool("airflow.pool.open_slots").iter().any(|(at, v)| *v > 0.0 && *at > 130.0));
+    assert!(pool("airflow.pool.starving_tasks")
+        .iter()
+        .any(|(_, v)| *v > 0.0));
+    assert!(pool("airflow.pool.scheduled_slots")
+        .iter()
+        .any(|(_, v)| *v > 0.0));
+    assert!(pool("airflow.pool.open_slots")
+        .iter()
+        .any(|(at, v)| *v > 0.0 && *at > 130.0));
 }
 
 #[test]
@@ -387,7 +418,9 @@ fn plain_without_legacy_names_carries_no_ids() {
         }
         assert!(!d.data.contains("LocalExecutor"), "{}", d.data);
     }
-    assert!(data.iter().any(|d| d.data.starts_with("airflow.ti.finish:1|c")));
+    assert!(data
+        .iter()
+        .any(|d| d.data.starts_with("airflow.ti.finish:1|c")));
 }
 
 #[test]
@@ -399,7 +432,11 @@ fn count_stops_the_run_and_time_is_ordered() {
         ..SimConfig::default()
     };
     let (data, summary) = capture(&c);
-    assert!(summary.lines >= 5000 && summary.lines < 5011, "{}", summary.lines);
+    assert!(
+        summary.lines >= 5000 && summary.lines < 5011,
+        "{}",
+        summary.lines
+    );
     assert!(data.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(
         summary.per_family.values().sum::<u64>(),
@@ -468,10 +505,20 @@ fn cli_parses_simulate() {
     assert_eq!((a.sim.dags, a.sim.tasks, a.sim.seed), (10, 5, 7));
     assert!(parse_args(["x", "simulate", "--mode=graphite"]).is_err());
     assert!(parse_args(["x", "simulate", "--scenario=ha-scheduler-dies"]).is_err());
-    assert!(parse_args(["x", "simulate", "--airflow-version=2", "--legacy-names=false"]).is_err());
+    assert!(parse_args([
+        "x",
+        "simulate",
+        "--airflow-version=2",
+        "--legacy-names=false"
+    ])
+    .is_err());
     let e = parse_args(["x", "simulate", "--help"]).unwrap_err();
     for flag in cli::SIM_FLAGS {
-        assert!(e.to_string().contains(&format!("--{}", flag.name)), "{}", flag.name);
+        assert!(
+            e.to_string().contains(&format!("--{}", flag.name)),
+            "{}",
+            flag.name
+        );
     }
 }
 
@@ -507,4 +554,28 @@ fn udp_run_sends_from_one_socket_per_process() {
     assert!(got as f64 >= expected as f64 * 0.9, "{got} of {expected}");
     // Scheduler, triggerer, dag-processor, and task processes.
     assert!(ports.len() >= 4, "{ports:?}");
+}
+
+const DOC_BEGIN: &str = "<!-- BEGIN GENERATED: simulate::cli::flags_markdown() -->\n";
+const DOC_END: &str = "<!-- END GENERATED -->";
+
+/// `docs/simulator.md` embeds `flags_markdown()` verbatim. To regenerate:
+/// `UPDATE_DOCS=1 cargo test --lib simulate::tests::docs_simulator_md`.
+#[test]
+fn docs_simulator_md_is_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/simulator.md");
+    let generated = cli::flags_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let doc = std::fs::read_to_string(&path).expect("read docs/simulator.md");
+        let start = doc.find(DOC_BEGIN).expect("begin marker") + DOC_BEGIN.len();
+        let end = doc.find(DOC_END).expect("end marker");
+        let updated = format!("{}{}{}", &doc[..start], generated, &doc[end..]);
+        std::fs::write(&path, updated).expect("write docs/simulator.md");
+    }
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        doc.contains(&generated),
+        "docs/simulator.md is out of date with SIM_FLAGS; regenerate it with\n\
+         UPDATE_DOCS=1 cargo test --lib simulate::tests::docs_simulator_md"
+    );
 }

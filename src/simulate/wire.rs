@@ -215,16 +215,31 @@ mod tests {
     fn formats_like_the_captures() {
         let w = wire(Mode::Plain, true);
         assert_eq!(
-            w.line("dagrun.duration.success.d1", &[], Val::Timer(TimerKind::Timedelta, 1.5), None),
+            w.line(
+                "dagrun.duration.success.d1",
+                &[],
+                Val::Timer(TimerKind::Timedelta, 1.5),
+                None
+            ),
             "airflow.dagrun.duration.success.d1:1500.000000|ms"
         );
         assert_eq!(
-            w.line("dag_processing.processes", &[("a", "b")], Val::Count(-1), None),
+            w.line(
+                "dag_processing.processes",
+                &[("a", "b")],
+                Val::Count(-1),
+                None
+            ),
             "airflow.dag_processing.processes:-1|c"
         );
         let w = wire(Mode::Influxdb, true);
         assert_eq!(
-            w.line("pool.open_slots", &[("pool_name", "default_pool")], Val::GaugeInt(128), None),
+            w.line(
+                "pool.open_slots",
+                &[("pool_name", "default_pool")],
+                Val::GaugeInt(128),
+                None
+            ),
             "airflow.pool.open_slots,pool_name=default_pool:128|g"
         );
         let w = wire(Mode::Dogstatsd, true);
