@@ -463,7 +463,7 @@ pub static FLAGS: &[FlagSpec] = &[
     FlagSpec::new(
         "statsd.max-series",
         K::Uint,
-        "100000",
+        "50000",
         G::Listeners,
         "Limit on live series across all families (0 = none). An event that would create one \
          more is folded into its family's overflow series (see --statsd.limit-action).",

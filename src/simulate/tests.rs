@@ -36,7 +36,10 @@ fn cfg(version: u8, mode: Mode) -> SimConfig {
 const MODES: [Mode; 3] = [Mode::Plain, Mode::Dogstatsd, Mode::Influxdb];
 
 /// (name, tags, value) of every sample.
-fn samples(data: &[Captured]) -> Vec<(String, BTreeMap<String, String>, f64, SenderId, f64)> {
+/// (name, tags, value, sender, virtual time) of one parsed sample.
+type Parsed = (String, BTreeMap<String, String>, f64, SenderId, f64);
+
+fn samples(data: &[Captured]) -> Vec<Parsed> {
     let opts = ParseOptions::default();
     let mut all = Vec::new();
     for d in data {
@@ -239,7 +242,7 @@ fn ti_finish_counts_match_failure_ratio_and_tasks() {
 }
 
 /// Tries started but not finished when the simulation stopped.
-fn in_flight(s: &[(String, BTreeMap<String, String>, f64, SenderId, f64)]) -> u64 {
+fn in_flight(s: &[Parsed]) -> u64 {
     let started: BTreeSet<SenderId> = s
         .iter()
         .filter(|x| x.0 == "airflow.ti.start" && x.1.contains_key("dag_id"))
