@@ -276,7 +276,7 @@ def deployment_policy(c, label, dep, full):
     c.check(f"{label}: checksum/config annotation", len(ann.get("checksum/config", "")) == 64, str(ann))
     args = ctr.get("args", [])
     want = ["--statsd.mapping-config=/etc/airflow-statsd-exporter/mappings.yml", "--statsd.profile=airflow"]
-    want.append("--statsd.max-series=50000" if full else "--statsd.max-series=100000")
+    want.append("--statsd.max-series=20000" if full else "--statsd.max-series=50000")
     want.append("--log.format=json" if full else "--log.format=logfmt")
     c.check(f"{label}: args layer the mapping on the Airflow profile with the limits and log format",
             all(w in args for w in want), str(args))
