@@ -98,31 +98,35 @@ run_target() {
   fi
   (
     set +e
+    start=$(date +%s)
     "$bin" "$corpus" "$ROOT/fuzz/seeds/$t" \
       -max_total_time="$secs" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$artifacts/" -print_final_stats=1 >"$logdir/$t.log" 2>&1
-    echo $? >"$logdir/$t.rc"
+    rc=$?
+    echo $(($(date +%s) - start)) >"$logdir/$t.secs"
+    echo $rc >"$logdir/$t.rc"
   ) &
 }
 
 report() {
-  local t=$1 log="$logdir/$1.log" rc execs units new_artifacts crashes
+  local t=$1 log="$logdir/$1.log" rc execs ran units new_artifacts crashes
   rc=$(cat "$logdir/$t.rc" 2>/dev/null || echo 1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  ran=$(cat "$logdir/$t.secs" 2>/dev/null || echo "?")
   # After a crash there are no final stats: take the last status line.
-  [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
-  units=$(grep -oE 'corp: [0-9]+/' "$log" | tail -n 1 | grep -oE '[0-9]+')
+  [ -n "$execs" ] || execs=$(grep -aoE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
+  units=$(grep -aoE 'corp: [0-9]+/' "$log" | tail -n 1 | grep -oE '[0-9]+')
   new_artifacts=$(comm -13 <(sort "$logdir/$t.before") <(ls "$ROOT/fuzz/artifacts/$t" | sort) | grep -vE '^slow-unit-' || true)
   crashes=$(printf '%s' "$new_artifacts" | grep -c . || true)
   if [ "$rc" != 0 ] && [ "$crashes" = 0 ]; then crashes=1; fi
   printf 'fuzz: %-15s %12s executions in %ss, %s crashes, corpus %s units (%s files in %s)\n' \
-    "$t" "${execs:-0}" "$secs" "$crashes" "${units:-?}" \
+    "$t" "${execs:-0}" "$ran" "$crashes" "${units:-?}" \
     "$(find "${tmpcorpus:-$ROOT/fuzz/corpus}/$t" -type f | wc -l)" \
     "$( [ -n "$tmpcorpus" ] && echo "a temporary corpus" || echo "fuzz/corpus/$t")"
   if [ "$rc" != 0 ]; then
     echo "---- $t: exit $rc; end of its log ($log):"
-    grep -A 14 -E 'panicked at|==[0-9]+==ERROR|ERROR: libFuzzer|^fuzz.sh:' "$log" | grep -vE '^ +#[0-9]+ 0x' | head -n 40 || true
-    grep -E 'Test unit written|^Base64' "$log" || true
+    grep -a -A 14 -E 'panicked at|==[0-9]+==ERROR|ERROR: libFuzzer|^fuzz.sh:' "$log" | grep -vE '^ +#[0-9]+ 0x' | head -n 40 || true
+    grep -aE 'Test unit written|^Base64' "$log" || true
     for a in $new_artifacts; do
       echo "---- reproduce: $bindir/$t fuzz/artifacts/$t/$a"
     done

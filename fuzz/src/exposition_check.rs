@@ -8,7 +8,8 @@
 //! summary `x`), no duplicate series, no duplicate or `__` label names,
 //! `le` on every histogram bucket, `quantile` on every summary quantile,
 //! cumulative buckets ending in `+Inf` equal to `_count`, non-negative
-//! counters.
+//! counters. Raw control characters other than newline are valid in label
+//! values and HELP text, as the format says.
 //!
 //! Self-contained (std only): the fuzz crate uses it, and so does
 //! `tests/fuzz_regressions.rs` in the main crate (through `#[path]`).
@@ -389,9 +390,6 @@ impl Validator {
         if line.is_empty() {
             return Err("empty line".into());
         }
-        if line.contains('\r') {
-            return Err("carriage return".into());
-        }
         if let Some(rest) = line.strip_prefix('#') {
             return self.comment(rest);
         }
@@ -633,6 +631,9 @@ u 1 1700000000000\n";
         assert_eq!(st.families, 5);
         assert_eq!(st.samples, 20);
         assert_eq!(validate("").expect("empty is valid").families, 0);
+        // Only `\`, `"` and newline are escaped; other control characters are
+        // valid raw (a StatsD tag value may carry them).
+        validate("# HELP c a\rb\0\n# TYPE c counter\nc{k=\"\r\0\t\"} 1\n").expect("raw CR/NUL");
     }
 
     fn reject(text: &str, why: &str) {

@@ -200,7 +200,16 @@ impl AirflowModel {
             {
                 return Outcome::Drop("duplicate_tagged_name");
             }
-            let labels = labels_from_tags(family, s);
+            // 2.x always sends legacy names; when an event has none on the
+            // wire (2.x single-executor `executor.open_slots`), plain mode has
+            // no identities either, so tags are not used: same series in
+            // every mode. Once 3.x is detected, tags stand in for legacy
+            // names turned off (`legacy_names_on = False`).
+            let labels = if !event.legacy.is_empty() && self.version.load(Ordering::Relaxed) != 3 {
+                Vec::new()
+            } else {
+                labels_from_tags(family, s)
+            };
             // Task events always have a legacy twin when legacy names are on,
             // so a bare one means the wire carries no identities at all.
             if family.labels.contains(&"dag_id")

@@ -689,3 +689,68 @@ fn every_wire_form_gives_the_same_series() {
         }
     }
 }
+
+// --- The simulator's deployments through the profile -------------------------
+
+fn simulate(
+    mode: crate::simulate::Mode,
+    version: u8,
+    scenario: crate::simulate::Scenario,
+) -> (Arc<Shared>, Instant) {
+    use crate::simulate::{generate, SimConfig};
+    let cfg = SimConfig {
+        airflow_version: version,
+        mode,
+        scenario,
+        scenario_at: 120.0,
+        duration: Some(600.0),
+        dags: 5,
+        tasks: 4,
+        seed: 7,
+        ..SimConfig::default()
+    };
+    let shared = Arc::new(
+        Shared::new(
+            Mapper::empty(),
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        )
+        .with_airflow("airflow"),
+    );
+    let mut ing = shared.ingester();
+    let base = Instant::now();
+    let mut end = base;
+    generate(&cfg, &mut |d| {
+        end = base + Duration::from_secs_f64(d.at);
+        ing.ingest(
+            d.data,
+            end,
+            Origin {
+                sender: d.sender,
+                datagram: true,
+            },
+        );
+    });
+    (shared, end)
+}
+
+#[test]
+fn simulated_restart_and_hang() {
+    use crate::simulate::{Mode, Scenario};
+    for mode in [Mode::Plain, Mode::Dogstatsd, Mode::Influxdb] {
+        let (s, _) = simulate(mode, 3, Scenario::SchedulerRestart);
+        assert_eq!(
+            s.liveness.lock().restarts(Component::Scheduler),
+            1,
+            "{mode:?} restart"
+        );
+        let (s, _) = simulate(mode, 3, Scenario::SchedulerHang);
+        assert_eq!(
+            s.liveness.lock().restarts(Component::Scheduler),
+            0,
+            "{mode:?} hang"
+        );
+    }
+}
