@@ -114,16 +114,25 @@ impl Shared {
 /// Converts a rule's observer options into the store's shape once per rule.
 fn observe_as(opts: &ObserverOptions) -> ObserveAs {
     match opts {
+        // The exposition adds `+Inf` itself; an explicit one would repeat it
+        // (client_golang drops it too).
         ObserverOptions::Histogram(h) => ObserveAs::Histogram {
-            buckets: h.buckets.clone().into(),
-        },
-        ObserverOptions::Summary(s) => ObserveAs::Summary {
-            quantiles: s
-                .quantiles
+            buckets: h
+                .buckets
                 .iter()
-                .map(|(q, _)| *q)
+                .copied()
+                .filter(|b| b.is_finite())
                 .collect::<Vec<_>>()
                 .into(),
+        },
+        // One series per quantile, as client_golang's objectives map keeps.
+        ObserverOptions::Summary(s) => ObserveAs::Summary {
+            quantiles: {
+                let mut q: Vec<f64> = s.quantiles.iter().map(|(q, _)| *q).collect();
+                q.sort_by(f64::total_cmp);
+                q.dedup();
+                q.into()
+            },
             max_age: s.max_age,
             age_buckets: s.age_buckets,
             buf_cap: s.buf_cap,

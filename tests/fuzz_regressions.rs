@@ -57,7 +57,6 @@ fn render_valid(app: &App, datagrams: &[&[u8]]) -> String {
 /// duplicate series; Prometheus rejects the scrape). statsd_exporter
 /// (client_golang) drops a trailing +Inf upper bound.
 #[test]
-#[ignore = "known bug found by fuzzing: duplicate le=\"+Inf\" bucket (docs/fuzzing.md)"]
 fn explicit_inf_bucket_is_rendered_once() {
     let mapping = "mappings:\n\
                    - match: \"*.*\"\n  observer_type: histogram\n  histogram_options:\n    buckets: [1, .inf]\n  name: \"inf_$1\"\n";
@@ -68,7 +67,6 @@ fn explicit_inf_bucket_is_rendered_once() {
 
 /// The same bug through `defaults:` (every unmapped timer is affected).
 #[test]
-#[ignore = "known bug found by fuzzing: duplicate le=\"+Inf\" bucket (docs/fuzzing.md)"]
 fn explicit_inf_default_bucket_is_rendered_once() {
     let mapping = "defaults:\n  observer_type: histogram\n  buckets: [0.5, .inf]\nmappings: []\n";
     let (app, _file) = app(Some(mapping), &[]);
@@ -127,7 +125,6 @@ fn edge_datagrams_render_valid_exposition() {
 /// assertions (a panic in `--check-config`, reload, tests), a silently
 /// wrapped TTL in release builds. It must be a load error naming the file.
 #[test]
-#[ignore = "known bug found by fuzzing: duration overflow in parse_go_duration (docs/fuzzing.md)"]
 fn huge_duration_is_an_error_not_a_panic() {
     use airflow_statsd_exporter::mapping::Mapper;
     for ttl in [
@@ -139,4 +136,18 @@ fn huge_duration_is_an_error_not_a_panic() {
         let err = Mapper::from_yaml_str(&text, "big.yml").expect_err(ttl);
         assert!(err.to_string().contains("big.yml"), "{err}");
     }
+}
+
+/// pipeline target: a quantile listed twice in `summary_options.quantiles`
+/// is kept twice, so every series of the summary has two
+/// `{quantile="0.5"}` samples (a duplicate series). statsd_exporter turns
+/// the list into client_golang's `Objectives` map, where a quantile can be
+/// there only once (the last error wins).
+#[test]
+fn duplicate_quantile_is_rendered_once() {
+    let mapping = "mappings:\n\
+                   - match: \"timer.*\"\n  observer_type: summary\n  name: \"timer_$1\"\n  summary_options:\n    quantiles:\n      - quantile: 0.5\n        error: 0.05\n      - quantile: 0.5\n        error: 0.01\n";
+    let (app, _file) = app(Some(mapping), &[]);
+    let text = render_valid(&app, &[b"timer.x:1|ms\ntimer.x:2|ms"]);
+    assert_eq!(text.matches("timer_x{quantile=\"0.5\"}").count(), 1);
 }

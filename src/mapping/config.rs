@@ -371,77 +371,8 @@ fn parse_yaml_float(text: &str) -> Option<f64> {
     t.parse().ok()
 }
 
-/// Go's `time.ParseDuration` (non-negative results only).
-pub(crate) fn parse_go_duration(orig: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {orig:?}");
-    let mut s = orig;
-    let mut neg = false;
-    if let Some(c) = s.chars().next() {
-        if c == '-' || c == '+' {
-            neg = c == '-';
-            s = &s[1..];
-        }
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u128 = 0;
-    while !s.is_empty() {
-        let b = s.as_bytes();
-        if !(b[0] == b'.' || b[0].is_ascii_digit()) {
-            return Err(bad());
-        }
-        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
-        let int_part: u128 = if int_len > 0 {
-            s[..int_len].parse().map_err(|_| bad())?
-        } else {
-            0
-        };
-        s = &s[int_len..];
-        let mut frac = 0.0f64;
-        let mut frac_len = 0;
-        if let Some(rest) = s.strip_prefix('.') {
-            frac_len = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
-            if frac_len > 0 {
-                frac = format!("0.{}", &rest[..frac_len])
-                    .parse()
-                    .map_err(|_| bad())?;
-            }
-            s = &rest[frac_len..];
-        }
-        if int_len == 0 && frac_len == 0 {
-            return Err(bad());
-        }
-        let unit_len = s
-            .bytes()
-            .take_while(|&c| c != b'.' && !c.is_ascii_digit())
-            .count();
-        if unit_len == 0 {
-            return Err(format!("missing unit in duration {orig:?}"));
-        }
-        let unit: u128 = match &s[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            u => return Err(format!("unknown unit {u:?} in duration {orig:?}")),
-        };
-        s = &s[unit_len..];
-        total += int_part * unit + (frac * unit as f64) as u128;
-        if total > i64::MAX as u128 {
-            return Err(format!("invalid duration {orig:?} (overflow)"));
-        }
-    }
-    if neg && total > 0 {
-        return Err(format!("negative duration {orig:?} is not supported"));
-    }
-    Ok(Duration::from_nanos(total as u64))
-}
+/// Go's `time.ParseDuration` (non-negative results only), shared with the flags.
+pub(crate) use crate::duration::parse_go_duration;
 
 // ---------------------------------------------------------------------------
 // statsd_exporter's validation regexes (pkg/mapper/mapper.go)
