@@ -166,7 +166,8 @@ stop_last
 
 # --- 2. 100k series: page timing -------------------------------------------
 N=100000
-start
+# Above the default --statsd.max-series (50000, sized for a 128 MiB pod).
+start --statsd.max-series=200000
 if feed_until 120 "c['series'] == $N" bulk "$N"; then
   ok "$N series live"
 else
