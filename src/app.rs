@@ -234,8 +234,10 @@ impl App {
             )
         };
         families.extend(t.families(&figures));
-        families.extend(self.shared.liveness.lock().families(Instant::now()));
         if let Some(model) = &self.shared.airflow {
+            // Liveness comes from the profile's heartbeat families; without
+            // the profile the output stays statsd_exporter's.
+            families.extend(self.shared.liveness.lock().families(Instant::now()));
             families.extend(crate::airflow::self_families(model));
             // A gauge named `_total` (statsd_exporter compatibility) fails
             // promtool; the profile's output is promtool-clean.

@@ -277,8 +277,8 @@ pub fn render_metrics(shared: &Shared, now: Instant) -> String {
         )
     };
     families.extend(shared.telemetry.families(&figures));
-    families.extend(shared.liveness.lock().families(now));
     if let Some(model) = &shared.airflow {
+        families.extend(shared.liveness.lock().families(now));
         families.extend(airflow_statsd_exporter::airflow::self_families(model));
         families.retain(|f| f.name != "statsd_exporter_metrics_total");
     }
