@@ -15,8 +15,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::store::{
-    CardinalityReport, FamilyCardinality, LabelCardinality, LimitAction, LimitReason, Limits,
-    Store, OVERFLOW,
+    CardinalityReport, FamilyCardinality, LimitAction, LimitReason, Limits, Store, OVERFLOW,
 };
 
 /// Families shown, ranked by series.
@@ -117,16 +116,6 @@ pub fn usage(value: usize, limit: usize) -> (Option<f64>, Status) {
         Status::Ok
     };
     (Some(pct), status)
-}
-
-/// Distinct values of a label that count against `--statsd.max-label-values`
-/// (`__overflow__` does not). The report counts `__overflow__` among the
-/// distinct values; it is there when it is among the top values, or when
-/// the count is past the limit (only `__overflow__` can push it there).
-pub fn counted_values(label: &LabelCardinality, limits: &Limits) -> usize {
-    let has_overflow = label.top_values.iter().any(|(v, _)| v == OVERFLOW)
-        || (limits.max_label_values != 0 && label.distinct_values > limits.max_label_values);
-    label.distinct_values - usize::from(has_overflow && label.distinct_values > 0)
 }
 
 impl Cardinality {
@@ -273,7 +262,7 @@ impl Cardinality {
         );
         o.push_str("<table id=\"families\"><tr><th>#</th><th>family</th><th>type</th><th>series</th><th>overflow series</th><th>% of family limit</th><th>% of global limit</th><th>folded</th><th>dropped</th></tr>");
         for (i, f) in r.families.iter().take(TOP_FAMILIES).enumerate() {
-            let (fpct, fstatus) = usage(f.series, l.max_series_per_family);
+            let (fpct, fstatus) = usage(f.series, f.max_series);
             let (gp, _) = usage(f.series, l.max_series);
             let (fo, dr) = family_totals(by_family.get(f.name.as_str()));
             let _ = write!(
@@ -294,7 +283,7 @@ impl Cardinality {
         // Per family: labels and values.
         o.push_str("<h2>Labels by distinct values</h2>");
         for (i, f) in r.families.iter().take(TOP_FAMILIES).enumerate() {
-            family_html(&mut o, i + 1, f, l, by_family.get(f.name.as_str()));
+            family_html(&mut o, i + 1, f, by_family.get(f.name.as_str()));
         }
 
         // Folded / dropped events.
@@ -331,10 +320,9 @@ fn family_html(
     o: &mut String,
     rank: usize,
     f: &FamilyCardinality,
-    l: &Limits,
     events: Option<&Vec<&LimitEvents>>,
 ) {
-    let (fpct, fstatus) = usage(f.series, l.max_series_per_family);
+    let (fpct, fstatus) = usage(f.series, f.max_series);
     let _ = write!(
         o,
         "<section class=\"fam {}\" id=\"f{rank}\" data-family=\"{}\"><h3>{rank}. <code>{}</code> <small>{} &middot; {} series{}{}</small> {}</h3>",
@@ -384,9 +372,9 @@ fn family_html(
             f.labels.len()
         );
     }
-    o.push_str("<table class=\"labels\"><tr><th>label</th><th>distinct values</th><th>% of <code>max-label-values</code></th><th>top values (live series)</th></tr>");
+    o.push_str("<table class=\"labels\"><tr><th>label</th><th>distinct values</th><th>% of label limit</th><th>top values (live series)</th></tr>");
     for label in f.labels.iter().take(TOP_LABELS) {
-        let (pct, status) = usage(counted_values(label, l), l.max_label_values);
+        let (pct, status) = usage(label.distinct_values, label.max_values);
         let _ = write!(
             o,
             "<tr class=\"label {}\" data-label=\"{}\"><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td><td><ol class=\"values\">",
@@ -415,7 +403,7 @@ fn family_json(
     _total: usize,
     events: Option<&Vec<&LimitEvents>>,
 ) -> Value {
-    let (fpct, fstatus) = usage(f.series, l.max_series_per_family);
+    let (fpct, fstatus) = usage(f.series, f.max_series);
     let (gpct, _) = usage(f.series, l.max_series);
     let (folded, dropped) = family_totals(events);
     let labels: Vec<Value> = f
@@ -423,12 +411,12 @@ fn family_json(
         .iter()
         .take(TOP_LABELS)
         .map(|label| {
-            let counted = counted_values(label, l);
-            let (pct, status) = usage(counted, l.max_label_values);
+            let (pct, status) = usage(label.distinct_values, label.max_values);
             json!({
                 "name": label.name,
                 "distinct_values": label.distinct_values,
-                "counted_values": counted,
+                "overflow": label.overflow,
+                "limit": label.max_values,
                 "percent_of_limit": pct,
                 "status": status.as_str(),
                 "top_values": label.top_values.iter().take(TOP_VALUES)
@@ -442,6 +430,7 @@ fn family_json(
         "type": f.kind.as_str(),
         "series": f.series,
         "overflow_series": f.overflow_series,
+        "limit": f.max_series,
         "percent_of_family_limit": fpct,
         "percent_of_global_limit": gpct,
         "status": fstatus.as_str(),
@@ -597,7 +586,7 @@ ol.values{margin:0;padding-left:1.6em}ol.values .c{color:#57606a}\
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FamilyType;
+    use crate::store::{FamilyType, LabelCardinality};
 
     fn limits() -> Limits {
         Limits {
@@ -622,10 +611,13 @@ mod tests {
                     kind: FamilyType::Counter,
                     series: 10,
                     overflow_series: 1,
+                    max_series: 10,
                     labels: vec![
                         LabelCardinality {
                             name: "task_id".into(),
-                            distinct_values: 6,
+                            distinct_values: 5,
+                            overflow: true,
+                            max_values: 5,
                             top_values: vec![
                                 (EVIL.into(), 3),
                                 ("t1".into(), 2),
@@ -635,6 +627,8 @@ mod tests {
                         LabelCardinality {
                             name: "dag_id".into(),
                             distinct_values: 4,
+                            overflow: false,
+                            max_values: 5,
                             top_values: vec![("d\"1".into(), 7)],
                         },
                     ],
@@ -644,6 +638,7 @@ mod tests {
                     kind: FamilyType::Gauge,
                     series: 3,
                     overflow_series: 0,
+                    max_series: 10,
                     labels: vec![],
                 },
             ],
@@ -720,10 +715,13 @@ mod tests {
             kind: FamilyType::Summary,
             series: 1000 - i,
             overflow_series: 0,
+            max_series: 0,
             labels: (0..20)
                 .map(|j| LabelCardinality {
                     name: format!("label_{j:02}"),
                     distinct_values: 100,
+                    overflow: false,
+                    max_values: 0,
                     top_values: (0..20).map(|k| (format!("{long}{k}"), 1)).collect(),
                 })
                 .collect(),
@@ -797,8 +795,9 @@ mod tests {
 
         let t = &f["labels"][0];
         assert_eq!(t["name"], "task_id");
-        assert_eq!(t["distinct_values"], 6);
-        assert_eq!(t["counted_values"], 5);
+        assert_eq!(t["distinct_values"], 5);
+        assert_eq!(t["overflow"], true);
+        assert_eq!(t["limit"], 5);
         assert_eq!(t["percent_of_limit"], 100.0);
         assert_eq!(t["status"], "at");
         // Values are data in JSON: kept verbatim (serde escapes for JSON).
@@ -850,6 +849,7 @@ mod tests {
                         labels: &labels,
                         op: Op::CounterAdd(1.0),
                         ttl: Duration::ZERO,
+                        limits: None,
                     },
                     now,
                 )
@@ -859,7 +859,8 @@ mod tests {
         let v = c.to_json();
         assert_eq!(v["series"], 4);
         assert_eq!(v["families"][0]["overflow_series"], 1);
-        assert_eq!(v["families"][0]["labels"][0]["counted_values"], 3);
+        assert_eq!(v["families"][0]["labels"][0]["distinct_values"], 3);
+        assert_eq!(v["families"][0]["labels"][0]["overflow"], true);
         assert_eq!(v["families"][0]["labels"][0]["status"], "at");
         assert_eq!(v["families"][0]["folded_events"], 7);
         let html = c.to_html();

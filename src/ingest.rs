@@ -16,7 +16,7 @@ use crate::mapping::{CacheType, MapCache, MapOutcome, Mapper, ObserverOptions, R
 use crate::parser::{parse_line, split_lines, ParseOptions};
 use crate::relay::Relay;
 use crate::sample::{Sample, SampleValue};
-use crate::store::{ObserveAs, Op, Refusal, Store, Update};
+use crate::store::{FamilyLimits, ObserveAs, Op, Refusal, Store, Update};
 use crate::telemetry::{EventError, EventType, LabelRewrite, Telemetry};
 
 /// statsd_exporter's default HELP text, kept so output is identical.
@@ -147,6 +147,7 @@ struct Prepared<'a> {
     labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     op: PreparedOp<'a>,
     ttl: Duration,
+    limits: Option<&'a FamilyLimits>,
     event_type: EventType,
 }
 
@@ -292,6 +293,7 @@ impl Ingester {
                 labels: &label_refs,
                 op,
                 ttl: p.ttl,
+                limits: p.limits,
             };
             match store.apply(&update, now) {
                 Ok(_) => {
@@ -348,6 +350,7 @@ impl Ingester {
                         ],
                         op: PreparedOp::Counter(1.0),
                         ttl: self.ttl_for(None),
+                        limits: None,
                         event_type: EventType::Counter,
                     });
                 }
@@ -447,6 +450,7 @@ impl Ingester {
             labels,
             op,
             ttl,
+            limits: rule.and_then(|r| r.limits.as_ref()),
             event_type,
         })
     }
@@ -517,6 +521,7 @@ impl Ingester {
                 .collect(),
             op,
             ttl,
+            limits: None,
             event_type,
         })
     }
@@ -598,6 +603,39 @@ mod tests {
         );
         assert!(out.contains("airflow_pool_open_slots 3\n"), "{out}");
         assert_eq!(shared.telemetry.events_unmapped.get(), 2);
+    }
+
+    #[test]
+    fn a_rules_limits_fold_its_family_only() {
+        let shared = shared_with(Some(
+            "mappings:\n- match: ti.*.*\n  name: tasks\n  labels: {dag_id: $1, task_id: $2}\n  limits:\n    max_label_values: {task_id: 2}\n- match: other.*\n  name: other\n  labels: {task_id: $1}\n",
+        ));
+        let mut ing = shared.ingester();
+        let lines: String = (0..5)
+            .map(|i| format!("ti.d.t{i}:1|c\nother.t{i}:1|c\n"))
+            .collect();
+        ing.ingest(lines.as_bytes(), Instant::now(), Origin::default());
+        let out = render(&shared);
+        assert!(
+            out.contains("tasks{dag_id=\"d\",task_id=\"t1\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tasks{dag_id=\"d\",task_id=\"__overflow__\"} 3\n"),
+            "{out}"
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("tasks{")).count(),
+            3,
+            "{out}"
+        );
+        // No limit on the other rule's family (the store has none either).
+        for i in 0..5 {
+            assert!(
+                out.contains(&format!("other{{task_id=\"t{i}\"}} 1\n")),
+                "{out}"
+            );
+        }
     }
 
     #[test]

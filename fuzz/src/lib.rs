@@ -122,6 +122,15 @@ mappings:
   - match: "ttl.*"
     ttl: 1s
     name: "ttl_$1"
+  - match: "limited.*.*"
+    name: "limited"
+    labels:
+      a: "$1"
+      b: "$2"
+    limits:
+      max_series: 3
+      max_label_values: {a: 2}
+      max_label_value_length: 8
   - match: "(.*)\\.re\\.(.*)"
     match_type: regex
     name: "re_${2}"

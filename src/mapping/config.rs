@@ -23,6 +23,7 @@ use super::{
 };
 use crate::escape::escape_metric_name;
 use crate::sample::MetricKind;
+use crate::store::FamilyLimits;
 
 /// An invalid mapping file.
 ///
@@ -528,6 +529,50 @@ impl Ctx<'_> {
     }
 }
 
+/// A rule's `limits:` (an extension of this exporter; statsd_exporter
+/// ignores the key with a warning):
+///
+/// ```yaml
+/// limits:
+///   max_series: 5000            # replaces --statsd.max-series-per-family
+///   max_label_values: 500       # every label; or per label:
+///   # max_label_values: {task_id: 500, dag_id: 100}
+///   max_label_value_length: 200
+/// ```
+fn family_limits(n: &Node) -> Res<FamilyLimits> {
+    let mut l = FamilyLimits::default();
+    for (k, v) in n.map("limits")? {
+        let what = format!("limits.{}", k.string("key")?);
+        match what.as_str() {
+            "limits.max_series" => l.max_series = Some(v.uint32(&what)? as usize),
+            "limits.max_label_value_length" => {
+                l.max_label_value_length = Some(v.uint32(&what)? as usize)
+            }
+            "limits.max_label_values" if matches!(v.kind, Kind::Map(_)) => {
+                for (lk, lv) in v.map(&what)? {
+                    let label = lk.string("label name")?;
+                    if !label_re().is_match(&label) {
+                        return fail(lk.line, format!("{what}: invalid label name {label:?}"));
+                    }
+                    let n = lv.uint32(&format!("{what}.{label}"))? as usize;
+                    l.max_label_values_per_label.push((label, n));
+                }
+                l.max_label_values_per_label.sort();
+            }
+            "limits.max_label_values" => l.max_label_values = Some(v.uint32(&what)? as usize),
+            _ => {
+                return fail(
+                    k.line,
+                    format!(
+                        "unknown key {what}: expected max_series, max_label_values or max_label_value_length"
+                    ),
+                )
+            }
+        }
+    }
+    Ok(l)
+}
+
 fn observer_type(n: &Node, what: &str) -> Res<Option<ObsType>> {
     match n.string(what)?.as_str() {
         "histogram" => Ok(Some(ObsType::Histogram)),
@@ -817,6 +862,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Mapper, ConfigError> {
         let mut summary: Option<(RawSummary, usize)> = None;
         let mut histogram: Option<(RawHistogram, usize)> = None;
         let mut scale: Option<f64> = None;
+        let mut limits: Option<FamilyLimits> = None;
 
         for (k, v) in entries {
             let key = k.string("key").map_err(rfail)?;
@@ -866,6 +912,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Mapper, ConfigError> {
                     }
                     "summary_options" | "histogram_options" => {}
                     "scale" => scale = Some(v.float("scale")?),
+                    "limits" => limits = Some(family_limits(v)?),
                     _ => ctx.unknown(k, &format!("mapping #{}", index + 1)),
                 }
                 Ok(())
@@ -1050,6 +1097,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Mapper, ConfigError> {
             observer,
             ttl,
             scale,
+            limits,
             name_template: name_text,
             name: name_tpl,
             static_name,

@@ -25,6 +25,7 @@ use regex::Regex;
 
 use crate::escape::escape_metric_name;
 use crate::sample::MetricKind;
+use crate::store::FamilyLimits;
 
 pub use cache::{CacheType, MapCache};
 pub use config::ConfigError;
@@ -140,6 +141,8 @@ pub struct Rule {
     /// Zero means "never expire".
     pub ttl: Duration,
     pub scale: Option<f64>,
+    /// The rule's `limits:` for the families it feeds.
+    pub limits: Option<FamilyLimits>,
     /// The `name:` template as written (empty for a drop rule without name).
     pub name_template: String,
     name: Template,

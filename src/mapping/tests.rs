@@ -922,6 +922,72 @@ fn durations() {
     assert_eq!(mp.defaults().ttl, Duration::ZERO);
 }
 
+// --- Per-rule limits (extension) --------------------------------------------
+
+#[test]
+fn rule_limits_are_parsed() {
+    let y = "mappings:\n- match: a.*.*\n  name: a\n  labels: {dag_id: $1, task_id: $2}\n  limits:\n    max_series: 500\n    max_label_values: {task_id: 50, dag_id: 10}\n    max_label_value_length: 64\n- match: b.*\n  name: b\n  limits: {max_label_values: 7}\n- match: c.*\n  name: c\n";
+    let mapper = load(y);
+    let l = |i: usize| mapper.rules()[i].limits.clone();
+    assert_eq!(
+        l(0),
+        Some(FamilyLimits {
+            max_series: Some(500),
+            max_label_values: None,
+            max_label_values_per_label: vec![("dag_id".into(), 10), ("task_id".into(), 50)],
+            max_label_value_length: Some(64),
+        })
+    );
+    assert_eq!(
+        l(1),
+        Some(FamilyLimits {
+            max_label_values: Some(7),
+            ..FamilyLimits::default()
+        })
+    );
+    assert_eq!(l(2), None);
+    assert!(mapper.warnings().is_empty(), "{:?}", mapper.warnings());
+}
+
+#[test]
+fn rule_limit_errors_name_the_line() {
+    let cases = [
+        (
+            "  limits:\n    max_rows: 5\n",
+            5,
+            "unknown key limits.max_rows",
+        ),
+        (
+            "  limits:\n    max_series: -1\n",
+            5,
+            "limits.max_series: expected an unsigned",
+        ),
+        (
+            "  limits:\n    max_series: lots\n",
+            5,
+            "limits.max_series: expected an unsigned",
+        ),
+        ("  limits: 5\n", 4, "limits: expected a mapping"),
+        (
+            "  limits:\n    max_label_values: {bad-name: 3}\n",
+            5,
+            "invalid label name \"bad-name\"",
+        ),
+        (
+            "  limits:\n    max_label_values: {task_id: x}\n",
+            5,
+            "limits.max_label_values.task_id: expected an unsigned",
+        ),
+    ];
+    for (tail, line, msg) in cases {
+        let y = format!("mappings:\n- match: a.*\n  name: a\n{tail}");
+        let e = load_err(&y);
+        assert_eq!(e.line, Some(line), "{e}\n{y}");
+        assert_eq!(e.rule, Some((0, "a.*".to_string())), "{e}");
+        assert!(e.to_string().contains(msg), "{e}\n{y}");
+    }
+}
+
 // --- Errors and warnings ----------------------------------------------------
 
 #[test]

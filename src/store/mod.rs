@@ -68,6 +68,48 @@ impl Limits {
     };
 }
 
+/// Limits a mapping rule sets for the families it feeds (the `limits:` key
+/// of a rule); `None` keeps the global flag's value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FamilyLimits {
+    /// Replaces `--statsd.max-series-per-family` (0 = none).
+    pub max_series: Option<usize>,
+    /// Replaces `--statsd.max-label-values` for every label (0 = none).
+    pub max_label_values: Option<usize>,
+    /// Per label name; wins over `max_label_values`. Sorted by name.
+    pub max_label_values_per_label: Vec<(String, usize)>,
+    /// Replaces `--statsd.max-label-value-length` (0 = none).
+    pub max_label_value_length: Option<usize>,
+}
+
+impl FamilyLimits {
+    fn series(&self, global: &Limits) -> usize {
+        self.max_series.unwrap_or(global.max_series_per_family)
+    }
+
+    fn label_values(&self, label: &str, global: &Limits) -> usize {
+        match self
+            .max_label_values_per_label
+            .binary_search_by(|(k, _)| k.as_str().cmp(label))
+        {
+            Ok(i) => self.max_label_values_per_label[i].1,
+            Err(_) => self.max_label_values.unwrap_or(global.max_label_values),
+        }
+    }
+
+    fn value_length(&self, global: &Limits) -> usize {
+        self.max_label_value_length
+            .unwrap_or(global.max_label_value_length)
+    }
+}
+
+static NO_FAMILY_LIMITS: FamilyLimits = FamilyLimits {
+    max_series: None,
+    max_label_values: None,
+    max_label_values_per_label: Vec::new(),
+    max_label_value_length: None,
+};
+
 /// Which limit an event hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LimitReason {
@@ -176,6 +218,8 @@ pub struct Update<'a> {
     pub op: Op<'a>,
     /// Zero: never expires.
     pub ttl: Duration,
+    /// The mapping rule's own limits for this family, if it sets any.
+    pub limits: Option<&'a FamilyLimits>,
 }
 
 /// Why an update was refused.
@@ -264,6 +308,8 @@ struct Family {
     /// label name → value → number of live series with it.
     label_values: HashMap<Box<str>, HashMap<Box<str>, u32>>,
     overflow_series: usize,
+    /// The limits of the rule that last created a series here.
+    limits: FamilyLimits,
 }
 
 impl Family {
@@ -274,6 +320,7 @@ impl Family {
             series: HashTable::new(),
             label_values: HashMap::new(),
             overflow_series: 0,
+            limits: FamilyLimits::default(),
         }
     }
 
@@ -527,6 +574,14 @@ impl Store {
         let set_window = self.set_window;
         let global_full = limits.max_series != 0 && self.series_count >= limits.max_series;
         let family = self.families.get_mut(u.name).expect("caller inserted it");
+        // A rule's own limits apply from its next new series on (also after
+        // a reload changed them).
+        let own = u.limits.unwrap_or(&NO_FAMILY_LIMITS);
+        if family.limits != *own {
+            family.limits = own.clone();
+        }
+        let max_family_series = own.series(&limits);
+        let max_value_length = own.value_length(&limits);
         let mut labels: Vec<(&str, &str)> = u.labels.to_vec();
         let mut reason = None;
         if limits.max_labels != 0 && labels.len() > limits.max_labels {
@@ -534,20 +589,20 @@ impl Store {
             reason = Some(LimitReason::MaxLabels);
         }
         for (k, v) in labels.iter_mut() {
-            if limits.max_label_value_length != 0 && v.len() > limits.max_label_value_length {
+            let max_values = own.label_values(k, &limits);
+            if max_value_length != 0 && v.len() > max_value_length {
                 *v = OVERFLOW;
                 reason = Some(LimitReason::MaxLabelValueLength);
-            } else if limits.max_label_values != 0
+            } else if max_values != 0
                 && *v != OVERFLOW
                 && !family.knows_value(k, v)
-                && family.distinct_values(k) >= limits.max_label_values
+                && family.distinct_values(k) >= max_values
             {
                 *v = OVERFLOW;
                 reason = Some(LimitReason::MaxLabelValues);
             }
         }
-        let family_full = limits.max_series_per_family != 0
-            && family.series.len() >= limits.max_series_per_family;
+        let family_full = max_family_series != 0 && family.series.len() >= max_family_series;
         if reason.is_none() && (family_full || global_full) {
             reason = Some(if family_full {
                 LimitReason::MaxSeriesPerFamily
@@ -582,9 +637,8 @@ impl Store {
         // A folded series that still needs a new slot may take one past the
         // series limits (at most MAX_OVERFLOW_SERIES per family); when the
         // family is full, every label folds so one catch-all series takes it.
-        let still_full = (limits.max_series_per_family != 0
-            && family.series.len() >= limits.max_series_per_family)
-            || global_full;
+        let still_full =
+            (max_family_series != 0 && family.series.len() >= max_family_series) || global_full;
         if still_full || family.overflow_series >= MAX_OVERFLOW_SERIES {
             for (_, v) in labels.iter_mut() {
                 *v = OVERFLOW;
@@ -738,9 +792,12 @@ impl Store {
                             values.iter().map(|(v, n)| (v.to_string(), *n)).collect();
                         top_values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                         top_values.truncate(top);
+                        let overflow = values.contains_key(OVERFLOW);
                         LabelCardinality {
                             name: label.to_string(),
-                            distinct_values: values.len(),
+                            distinct_values: values.len() - usize::from(overflow),
+                            overflow,
+                            max_values: f.limits.label_values(label, &self.limits),
                             top_values,
                         }
                     })
@@ -755,6 +812,7 @@ impl Store {
                     kind: f.kind,
                     series: f.series.len(),
                     overflow_series: f.overflow_series,
+                    max_series: f.limits.series(&self.limits),
                     labels,
                 }
             })
@@ -850,6 +908,9 @@ pub struct FamilyCardinality {
     pub kind: FamilyType,
     pub series: usize,
     pub overflow_series: usize,
+    /// The family's series limit (its rule's, else the global per-family
+    /// flag; 0 = none).
+    pub max_series: usize,
     /// Ranked by distinct values, most first.
     pub labels: Vec<LabelCardinality>,
 }
@@ -857,7 +918,12 @@ pub struct FamilyCardinality {
 #[derive(Clone, Debug)]
 pub struct LabelCardinality {
     pub name: String,
+    /// Distinct values that count against the limit (`__overflow__` does not).
     pub distinct_values: usize,
+    /// Whether `__overflow__` is among the values.
+    pub overflow: bool,
+    /// The label's distinct-value limit for this family (0 = none).
+    pub max_values: usize,
     /// (value, live series with it), most first.
     pub top_values: Vec<(String, u32)>,
 }
@@ -910,6 +976,7 @@ mod tests {
             labels,
             op,
             ttl: Duration::ZERO,
+            limits: None,
         }
     }
 
@@ -1216,6 +1283,76 @@ mod tests {
     }
 
     #[test]
+    fn family_limits_override_the_flags_for_their_family_only() {
+        let now = Instant::now();
+        let mut s = limited(Limits {
+            max_series_per_family: 1,
+            max_label_values: 1,
+            ..Limits::NONE
+        });
+        let own = FamilyLimits {
+            max_series: Some(3),
+            max_label_values_per_label: vec![("task".into(), 2)],
+            max_label_values: Some(0),
+            ..FamilyLimits::default()
+        };
+        fn with<'a>(
+            name: &'a str,
+            labels: &'a [(&'a str, &'a str)],
+            limits: Option<&'a FamilyLimits>,
+        ) -> Update<'a> {
+            Update {
+                limits,
+                ..upd(name, labels, Op::CounterAdd(1.0))
+            }
+        }
+        let mut folded = Vec::new();
+        for (dag, task) in [("d1", "t1"), ("d2", "t2"), ("d3", "t3"), ("d4", "t1")] {
+            let labels = [("dag", dag), ("task", task)];
+            folded.push(
+                s.apply(&with("own", &labels, Some(&own)), now)
+                    .unwrap()
+                    .folded,
+            );
+        }
+        // task_id: 2 values allowed (t3 folds); dag: unlimited (0) by the
+        // rule although the flag says 1; series: 3 allowed.
+        assert_eq!(
+            folded,
+            [
+                None,
+                None,
+                Some(LimitReason::MaxLabelValues),
+                Some(LimitReason::MaxSeriesPerFamily)
+            ]
+        );
+        let fam = single(&mut s, "own", now);
+        assert_eq!(fam.iter().map(|(_, v)| v).sum::<f64>(), 4.0);
+        let folded_labels = [("dag", "d3"), ("task", OVERFLOW)].map(|(k, v)| (k.into(), v.into()));
+        assert!(
+            fam.iter().any(|(l, _)| l[..] == folded_labels[..]),
+            "{fam:?}"
+        );
+        // Another family still gets the flags' limits.
+        s.apply(&with("other", &[("dag", "a")], None), now).unwrap();
+        let r = s.apply(&with("other", &[("dag", "b")], None), now).unwrap();
+        assert_eq!(r.folded, Some(LimitReason::MaxLabelValues));
+        // The report shows each family's own bounds.
+        let report = s.cardinality(5);
+        let own_report = report.families.iter().find(|f| f.name == "own").unwrap();
+        assert_eq!(own_report.max_series, 3);
+        let task = own_report.labels.iter().find(|l| l.name == "task").unwrap();
+        assert_eq!(
+            (task.max_values, task.distinct_values, task.overflow),
+            (2, 2, true)
+        );
+        let dag = own_report.labels.iter().find(|l| l.name == "dag").unwrap();
+        assert_eq!(dag.max_values, 0);
+        let other = report.families.iter().find(|f| f.name == "other").unwrap();
+        assert_eq!((other.max_series, other.labels[0].max_values), (1, 1));
+    }
+
+    #[test]
     fn label_value_limit_folds_only_that_label() {
         let now = Instant::now();
         let mut s = limited(Limits {
@@ -1341,6 +1478,8 @@ mod tests {
             per_family in 0usize..10,
             label_values in 0usize..5,
             events in proptest::collection::vec((0u8..3, 0u8..12, 0u8..12, 1u32..100), 1..300),
+            fam0_series in proptest::option::of(0usize..10),
+            fam0_a_values in proptest::option::of(0usize..5),
         ) {
             let now = Instant::now();
             let mut s = limited(Limits {
@@ -1349,12 +1488,22 @@ mod tests {
                 max_label_values: label_values,
                 ..Limits::NONE
             });
+            // fam0 has its own (mapping rule) limits.
+            let own = FamilyLimits {
+                max_series: fam0_series,
+                max_label_values_per_label: fam0_a_values.map(|n| ("a".to_string(), n)).into_iter().collect(),
+                ..FamilyLimits::default()
+            };
             let mut sent: HashMap<String, f64> = HashMap::new();
             for (f, a, b, v) in events {
                 let name = format!("fam{f}");
                 let (a, b) = (a.to_string(), b.to_string());
                 let labels = [("a", a.as_str()), ("b", b.as_str())];
-                if s.apply(&upd(&name, &labels, Op::CounterAdd(f64::from(v))), now).is_ok() {
+                let u = Update {
+                    limits: (f == 0).then_some(&own),
+                    ..upd(&name, &labels, Op::CounterAdd(f64::from(v)))
+                };
+                if s.apply(&u, now).is_ok() {
                     *sent.entry(name).or_insert(0.0) += f64::from(v);
                 }
                 // A family can pass the limits only with its overflow series.
@@ -1365,12 +1514,23 @@ mod tests {
                 let sum: f64 = fam.iter().map(|(_, v)| v).sum();
                 proptest::prop_assert_eq!(sum, total);
                 let regular = fam.iter().filter(|(l, _)| l.iter().all(|(_, v)| v != OVERFLOW)).count();
+                let (per_family, a_values, b_values) = if name == "fam0" {
+                    (
+                        fam0_series.unwrap_or(per_family),
+                        fam0_a_values.unwrap_or(label_values),
+                        label_values,
+                    )
+                } else {
+                    (per_family, label_values, label_values)
+                };
                 if per_family > 0 {
                     proptest::prop_assert!(regular <= per_family);
                 }
-                if label_values > 0 {
-                    let distinct: HashSet<&String> = fam.iter().map(|(l, _)| &l[0].1).filter(|v| *v != OVERFLOW).collect();
-                    proptest::prop_assert!(distinct.len() <= label_values);
+                for (i, max) in [(0, a_values), (1, b_values)] {
+                    if max > 0 {
+                        let distinct: HashSet<&String> = fam.iter().map(|(l, _)| &l[i].1).filter(|v| *v != OVERFLOW).collect();
+                        proptest::prop_assert!(distinct.len() <= max);
+                    }
                 }
             }
         }
