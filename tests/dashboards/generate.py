@@ -382,13 +382,14 @@ def scheduler_health():
         thresholds((1, "red")),
     ))
     p.append(stat(
-        4, "Restarts in the last rate interval",
-        "Component restarts seen by the exporter (a new heartbeat sender appeared after another "
-        "of the same component went silent; airflow_restarts_total), summed over replicas.",
+        4, "Restarts in the last hour",
+        "Component restarts in the last hour (a new heartbeat sender appeared after another of "
+        "the same component went silent), from the recording rule airflow:restarts:increase1h "
+        "(alerts/airflow-recording-rules.yaml, sum of increase(airflow_restarts_total[1h]) over "
+        "replicas, so the instance filter does not apply).",
         "short",
-        [q("sum by (%s, component) (increase(%s[%s]))" % (G, sel("airflow_restarts_total"), RI),
-           "{{component}}")],
-        thresholds((1, "orange")),
+        [q(sel("airflow:restarts:increase1h", flt=FR), "{{component}}")],
+        thresholds((1, "orange"), (3, "red")),
         w=8,
     ))
     p.append(table(
@@ -539,19 +540,21 @@ def scheduler_health():
     ))
     p.append(timeseries(
         17, "Executor utilisation",
-        "Running tasks / (running + open slots), from the recording rule "
-        "airflow:executor_utilisation:ratio (alerts/airflow-recording-rules.yaml; it aggregates "
-        "the replicas, so the instance filter does not apply). Near 100% for long: the "
-        "executor is the bottleneck.",
+        "Per executor: (queued + running) / (open + queued + running) slots, the share of "
+        "[core] parallelism in use, from the recording rule airflow:executor_utilisation:ratio "
+        "(alerts/airflow-recording-rules.yaml; it aggregates the replicas, so the instance "
+        "filter does not apply). Near 100% for long: the executor is the bottleneck.",
         "percentunit",
-        [q(sel("airflow:executor_utilisation:ratio", flt=FR), "{{job}}")],
+        [q(sel("airflow:executor_utilisation:ratio", flt=FR), "{{executor}}")],
         maxv=1,
         th=thresholds((0.9, "orange"), (0.98, "red")),
     ))
     p.append(bargauge(
         18, "Pool utilisation",
-        "Per pool: used slots / total slots, from the recording rule airflow:pool_utilisation:ratio "
-        "(aggregated over replicas, so the instance filter does not apply). A full pool with "
+        "Per pool: (running + queued) / (open + running + queued) slots, from the recording rule "
+        "airflow:pool_utilisation:ratio (alerts/airflow-recording-rules.yaml; aggregated over "
+        "replicas, so the instance filter does not apply). Above 100% when Airflow reports "
+        "negative open slots. A full pool with "
         "starving tasks is a bottleneck; a full pool with nothing running is a leak.",
         "percentunit",
         [q(sel("airflow:pool_utilisation:ratio", flt=FR), "{{pool}}", instant=True, fmt="time_series")],
