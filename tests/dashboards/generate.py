@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generates dashboards/*.json (the three Grafana dashboards) from the panel lists below.
 
-    python3 tests/dashboards/generate.py           # rewrite dashboards/*.json
-    python3 tests/dashboards/generate.py --check   # fail if dashboards/*.json differ (run.sh)
+    python3 tests/dashboards/generate.py           # rewrite dashboards/*.json and the panel
+                                                   # tables of docs/dashboards.md
+    python3 tests/dashboards/generate.py --check   # fail if either is stale (run.sh)
 
 Edit this file, not the JSON. Panel ids are written here by hand and must stay stable: a
 Grafana link or an alert annotation may point at `viewPanel=<id>`. Python 3 stdlib only.
@@ -21,6 +22,7 @@ Aggregation across exporter replicas (docs/dashboards.md, "Several exporter repl
 
 import json
 import os
+import re
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -578,7 +580,7 @@ def scheduler_health():
 
     p.append(row(104, "DAG processing"))
     p.append(timeseries(
-        21, "Total parse time and DAG count",
+        21, "Total parse time",
         "Seconds the last full parse of all DAG files took (airflow_dag_processing_total_parse_time_seconds). "
         "When it exceeds [scheduler] dag_dir_list_interval, edits are picked up late.",
         "s",
@@ -1125,12 +1127,56 @@ def render(fn):
     return json.dumps(fn(), indent=2, ensure_ascii=False) + "\n"
 
 
+DOC = os.path.join(ROOT, "docs", "dashboards.md")
+BEGIN = "<!-- BEGIN GENERATED: tests/dashboards/generate.py -->"
+END = "<!-- END GENERATED -->"
+
+
+def panel_tables():
+    """Markdown: per dashboard, its panels (id, title, type, unit, metrics)."""
+    metric_re = re.compile(r"\b((?:airflow|statsd_exporter|statsd_metric_mapper|process)_[a-z0-9_]+|airflow:[a-z0-9_:]+|up|scrape_duration_seconds|ALERTS)\b")
+    out = []
+    for name, fn in BOARDS.items():
+        d = fn()
+        panels = [p for p in d["panels"] if p["type"] != "row"]
+        out.append("### %s\n" % d["title"])
+        out.append("`dashboards/%s`, uid `%s`, %d panels. %s\n" % (name, d["uid"], len(panels), d["description"]))
+        out.append("| id | row / panel | type | unit | series |")
+        out.append("|---|---|---|---|---|")
+        for p in d["panels"]:
+            if p["type"] == "row":
+                out.append("| | **%s** | | | |" % p["title"])
+                continue
+            names = []
+            for t in p["targets"]:
+                for m in metric_re.findall(t["expr"]):
+                    m = re.sub(r"_(bucket|sum|count)$", "", m) if m.startswith("airflow_") and "seconds_" in m else m
+                    if m not in names:
+                        names.append(m)
+            out.append("| %d | %s | %s | %s | %s |" % (
+                p["id"], p["title"], p["type"], p["fieldConfig"]["defaults"]["unit"],
+                ", ".join("`%s`" % n for n in names)))
+        out.append("")
+    return "\n".join(out)
+
+
+def render_doc(text):
+    if BEGIN not in text or END not in text:
+        raise SystemExit("docs/dashboards.md lacks the %s / %s markers" % (BEGIN, END))
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + panel_tables() + END + tail
+
+
 def main(argv):
     check = "--check" in argv
     stale = []
-    for name, fn in BOARDS.items():
-        path = os.path.join(OUT_DIR, name)
-        text = render(fn)
+    outputs = {os.path.join(OUT_DIR, name): render(fn) for name, fn in BOARDS.items()}
+    if os.path.exists(DOC):
+        with open(DOC, encoding="utf-8") as f:
+            outputs[DOC] = render_doc(f.read())
+    for path, text in outputs.items():
+        rel = os.path.relpath(path, ROOT)
         if check:
             try:
                 with open(path, encoding="utf-8") as f:
@@ -1138,18 +1184,20 @@ def main(argv):
             except FileNotFoundError:
                 cur = None
             if cur != text:
-                stale.append(name)
+                stale.append(rel)
         else:
-            os.makedirs(OUT_DIR, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            print("wrote dashboards/%s" % name)
+            print("wrote %s" % rel)
     if check:
+        if DOC not in outputs:
+            stale.append("docs/dashboards.md (missing)")
         if stale:
-            print("FAIL generated: dashboards/%s differ from tests/dashboards/generate.py; "
+            print("FAIL generated: %s differ from tests/dashboards/generate.py; "
                   "run `python3 tests/dashboards/generate.py`" % ", ".join(stale))
             return 1
-        print("ok   generated: dashboards/*.json match tests/dashboards/generate.py")
+        print("ok   generated: dashboards/*.json and the panel tables of docs/dashboards.md are up to date")
     return 0
 
 
