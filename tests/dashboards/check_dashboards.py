@@ -895,22 +895,33 @@ def self_test(ctx, paths):
          lambda d: d.__setitem__("panels", [p for p in d["panels"] if "ALERTS" not in json.dumps(p.get("targets", []))])),
         ("links", "no cross-links", lambda d: d.__setitem__("links", [])),
         ("tags", "no airflow tag", lambda d: d.__setitem__("tags", ["airflow-statsd-exporter"])),
+        ("replica-aggregation", "counter without rate()",
+         lambda d: set_expr(d, lambda e: 'sum by (namespace, job) (airflow_heartbeats_total{namespace=~"$namespace", job=~"$job", instance=~"$instance"})')),
+        ("replica-aggregation", "Airflow counter summed per instance",
+         lambda d: set_expr(d, lambda e: 'sum by (namespace, job, instance) (rate(airflow_heartbeats_total{namespace=~"$namespace", job=~"$job", instance=~"$instance"}[$__rate_interval]))')),
+        ("filters", "dag_id filter missing (DAGs board)",
+         lambda d: set_expr(d, lambda e: e.replace('dag_id=~"$dag_id", ', "")), "airflow-dags-tasks"),
+        ("dag-variable", "no dag_id variable (DAGs board)",
+         lambda d: d["templating"].__setitem__("list", [v for v in d["templating"]["list"] if v["name"] != "dag_id"]),
+         "airflow-dags-tasks"),
     ]
     caught = 0
     problems = []
-    for check, label, mutate in mutations:
+    for check, label, mutate, *uid in mutations:
         broken_set = [(n, copy.deepcopy(d)) for n, d in dashes]
-        dash = dict(broken_set)[target]
+        name = next(n for n, d in broken_set if d.get("uid") == (uid[0] if uid else "airflow-scheduler-health"))
+        dash = dict(broken_set)[name]
         mutate(dash)
         res = run_checks(ctx, broken_set)
-        got = {c for c, _, _ in res[target]}
-        others = {n for n, fs in res.items() if fs and n != target}
+        got = {c for c, _, _ in res[name]}
+        others = {n for n, fs in res.items() if fs and n != name}
         if check in got and not others:
             caught += 1
-            print("ok   self-test: %-38s -> [%s] fails" % (label, check))
+            print("ok   self-test: %-40s -> [%s] fails" % (label, check))
         else:
-            problems.append("self-test: %s: expected [%s] to fail %s, got %s" % (
-                label, check, target, sorted(got) or "no failure"))
+            problems.append("self-test: %s: expected [%s] to fail %s (and nothing else), got %s%s" % (
+                label, check, name, sorted(got) or "no failure",
+                " and failures in %s" % sorted(others) if others else ""))
     # an invalid JSON file is reported, not skipped
     with tempfile.TemporaryDirectory() as tmp:
         bad = os.path.join(tmp, "bad.json")
@@ -919,7 +930,7 @@ def self_test(ctx, paths):
         _, b = load([bad])
         if b and list(b.values())[0][0][0] == "valid-json":
             caught += 1
-            print("ok   self-test: %-38s -> [valid-json] fails" % "invalid JSON")
+            print("ok   self-test: %-40s -> [valid-json] fails" % "invalid JSON")
         else:
             problems.append("self-test: invalid JSON was not reported")
     # a duplicate uid across two files
@@ -928,7 +939,7 @@ def self_test(ctx, paths):
     res = run_checks(ctx, dup)
     if any(c == "unique-uid" for c, _, _ in res["copy-of-" + target]):
         caught += 1
-        print("ok   self-test: %-38s -> [unique-uid] fails" % "duplicate uid")
+        print("ok   self-test: %-40s -> [unique-uid] fails" % "duplicate uid")
     else:
         problems.append("self-test: duplicate uid was not reported")
     for p in problems:
