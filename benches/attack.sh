@@ -13,6 +13,8 @@
 # sampled VmRSS), scrapes answered, live series, folded and dropped events.
 # Exits non-zero if a scrape failed.
 set -uo pipefail
+# Teardown sends SIGTERM: no shutdown grace period wanted here.
+export STATSD_EXPORTER_WEB_SHUTDOWN_GRACE_PERIOD=0s
 BIN=$(realpath "${1:?usage: attack.sh BINARY [FLAGS...]}")
 shift
 WORK=$(mktemp -d)

@@ -12,6 +12,8 @@
 # again after one scrape of /metrics (allocator keeps some of what the scrape
 # used). Per 10k = (RSS(N) - RSS(baseline)) / (N / 10k).
 set -uo pipefail
+# Teardown sends SIGTERM: no shutdown grace period wanted here.
+export STATSD_EXPORTER_WEB_SHUTDOWN_GRACE_PERIOD=0s
 BIN=$(realpath "${1:?usage: rss_per_series.sh BINARY [N]}")
 N=${2:-50000}
 WORK=$(mktemp -d)

@@ -26,6 +26,8 @@
 #   scrape_ms     curl time_total of one /metrics scrape after the phase
 #   series        sum of statsd_exporter_series (live series)   samples   non-comment lines in /metrics
 set -euo pipefail
+# Teardown sends SIGTERM: no shutdown grace period wanted here.
+export STATSD_EXPORTER_WEB_SHUTDOWN_GRACE_PERIOD=0s
 
 if [[ $# -lt 1 || ! -x "$1" ]]; then
     echo "usage: $0 BINARY [DURATION_S] [RATE ...]" >&2

@@ -45,22 +45,31 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub settings: WebSettings,
     mapping_path: Option<PathBuf>,
+    /// SHA-256 of the mapping file content the running mapping came from.
+    loaded_digest: Mutex<Option<[u8; 32]>>,
     ready: AtomicBool,
+    /// Datagram readers stop (after draining) when set.
     stop: Arc<AtomicBool>,
+    /// Stream listeners stop accepting and connections drain when `true`.
+    stopping: tokio::sync::watch::Sender<bool>,
     shutdown: Notify,
     udp_inodes: Mutex<Vec<u64>>,
     bound: Mutex<Bound>,
 }
 
-pub fn load_mapper(path: Option<&PathBuf>) -> anyhow::Result<(Mapper, String)> {
-    match path {
-        None => Ok((Mapper::empty(), String::new())),
-        Some(p) => {
-            let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let mapper = Mapper::from_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok((mapper, hex(&Sha256::digest(&text))))
-        }
-    }
+/// Loads the mapping file (if any) from one read, with the SHA-256 of the
+/// bytes it was parsed from.
+pub fn load_mapper(path: Option<&PathBuf>) -> anyhow::Result<(Mapper, Option<[u8; 32]>)> {
+    let Some(p) = path else {
+        return Ok((Mapper::empty(), None));
+    };
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not valid UTF-8: {e}", p.display()))?;
+    let mapper = Mapper::from_yaml_str(text, &p.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((mapper, Some(digest)))
 }
 
 /// The cardinality limits the flags select.
@@ -107,7 +116,7 @@ use crate::telemetry::unix_now;
 
 impl App {
     pub fn new(config: &Config) -> anyhow::Result<App> {
-        let (mapper, hash) = load_mapper(config.mapping_config.as_ref())?;
+        let (mapper, digest) = load_mapper(config.mapping_config.as_ref())?;
         for w in mapper.warnings() {
             tracing::warn!(warning = %w, "mapping configuration");
         }
@@ -138,7 +147,7 @@ impl App {
         t.loaded_mappings.set(rules as i64);
         t.last_reload_successful.set(1);
         t.last_reload_success_timestamp.set(unix_now());
-        *t.config_hash.lock() = hash;
+        *t.config_hash.lock() = digest.map(|d| hex(&d)).unwrap_or_default();
         Ok(App {
             shared: Arc::new(shared),
             settings: WebSettings {
@@ -147,8 +156,10 @@ impl App {
                 enable_openmetrics: config.web_enable_openmetrics,
             },
             mapping_path: config.mapping_config.clone(),
+            loaded_digest: Mutex::new(digest),
             ready: AtomicBool::new(false),
             stop: Arc::new(AtomicBool::new(false)),
+            stopping: tokio::sync::watch::Sender::new(false),
             shutdown: Notify::new(),
             udp_inodes: Mutex::new(Vec::new()),
             bound: Mutex::new(Bound::default()),
@@ -163,6 +174,10 @@ impl App {
         self.bound.lock().clone()
     }
 
+    pub fn loaded_digest(&self) -> Option<[u8; 32]> {
+        *self.loaded_digest.lock()
+    }
+
     pub fn request_shutdown(&self) {
         self.shutdown.notify_one();
     }
@@ -175,7 +190,7 @@ impl App {
             return Ok(self.shared.mapper().rules().len());
         };
         match load_mapper(Some(path)) {
-            Ok((mapper, hash)) => {
+            Ok((mapper, digest)) => {
                 let n = mapper.rules().len();
                 for w in mapper.warnings() {
                     tracing::warn!(warning = %w, "mapping configuration");
@@ -185,7 +200,8 @@ impl App {
                 t.loaded_mappings.set(n as i64);
                 t.last_reload_successful.set(1);
                 t.last_reload_success_timestamp.set(unix_now());
-                *t.config_hash.lock() = hash;
+                *t.config_hash.lock() = digest.map(|d| hex(&d)).unwrap_or_default();
+                *self.loaded_digest.lock() = digest;
                 tracing::info!(file = %path.display(), mappings = n, "mapping configuration reloaded");
                 Ok(n)
             }
@@ -315,12 +331,20 @@ impl Running {
         self.app.shutdown.notified().await;
     }
 
-    /// Stops the datagram readers and waits for them to drain their sockets' current read.
-    pub fn stop(self) {
+    /// Stops receiving: stream listeners stop accepting and their
+    /// connections, like the datagram readers, ingest what is already queued
+    /// (for at most `listener::DRAIN_LIMIT`). Waits for the datagram readers.
+    pub fn stop_receiving(&mut self) {
         self.app.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        self.app.stopping.send_replace(true);
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+
+    /// Stops receiving and waits for the datagram readers to finish.
+    pub fn stop(mut self) {
+        self.stop_receiving();
     }
 }
 
@@ -369,6 +393,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         shared.clone(),
         config.tcp_max_connections,
         config.max_line_length,
+        app.stopping.subscribe(),
     );
     if let Some(addr) = &config.statsd_listen_tcp {
         let l = listener::bind_tcp(addr).with_context(|| format!("--statsd.listen-tcp={addr}"))?;
@@ -413,6 +438,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 .inc_by(sweep.series_expired as u64);
         }
     });
+    if let (Some(path), false) = (
+        &config.mapping_config,
+        config.mapping_watch_interval.is_zero(),
+    ) {
+        tokio::spawn(crate::watch::watch_mapping(
+            app.clone(),
+            path.clone(),
+            config.mapping_watch_interval,
+        ));
+    }
     app.ready.store(true, Ordering::Release);
     tracing::info!(
         udp = ?bound.udp, tcp = ?bound.tcp, unixgram = ?bound.unixgram,
@@ -424,24 +459,52 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 }
 
 /// Runs until SIGTERM/SIGINT or `/-/quit`; SIGHUP reloads the mapping.
+///
+/// SIGTERM/SIGINT shut down gracefully: stop receiving, ingest what is
+/// queued, keep serving `/metrics` for `--web.shutdown-grace-period` so the
+/// last values can be scraped, exit 0. A second signal (or `/-/quit`) ends
+/// the grace period at once.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let running = start(&config).await?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut running = start(&config).await?;
     let app = running.app.clone();
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let graceful = loop {
         tokio::select! {
             _ = hup.recv() => {
                 let app = app.clone();
                 let _ = tokio::task::spawn_blocking(move || app.reload()).await;
             }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = running.wait_for_quit() => break,
+            _ = term.recv() => break true,
+            _ = int.recv() => break true,
+            _ = running.wait_for_quit() => break false,
         }
+    };
+    let grace = config.shutdown_grace_period;
+    if !graceful || grace.is_zero() {
+        tracing::info!("shutting down");
+        tokio::task::spawn_blocking(move || running.stop()).await?;
+        return Ok(());
     }
-    tracing::info!("shutting down");
-    tokio::task::spawn_blocking(move || running.stop()).await?;
+    tracing::info!(
+        grace_period = ?grace,
+        "shutting down: stopped receiving; serving /metrics until the grace period ends (signal again to exit now)"
+    );
+    let running = tokio::task::spawn_blocking(move || {
+        running.stop_receiving();
+        running
+    })
+    .await?;
+    tracing::info!("queued data ingested");
+    tokio::select! {
+        _ = tokio::time::sleep(grace) => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = running.wait_for_quit() => {}
+    }
+    tracing::info!("grace period over; exiting");
     Ok(())
 }
 

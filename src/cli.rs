@@ -166,6 +166,10 @@ pub struct Config {
     pub max_labels: usize,
     /// `--statsd.ttl`.
     pub default_ttl: Duration,
+    /// `--statsd.mapping-config-watch-interval` (zero: no watching).
+    pub mapping_watch_interval: Duration,
+    /// `--web.shutdown-grace-period`.
+    pub shutdown_grace_period: Duration,
     /// `--statsd.limit-action=drop`.
     pub limit_action_drop: bool,
     pub max_line_length: usize,
@@ -389,6 +393,17 @@ pub static FLAGS: &[FlagSpec] = &[
         "Enable shutdown and reload via HTTP request (PUT/POST `/-/quit`, `/-/reload`).",
     ),
     FlagSpec::new(
+        "web.shutdown-grace-period",
+        K::Duration,
+        "15s",
+        G::Web,
+        "On SIGTERM or SIGINT: stop receiving, ingest what is queued, then keep serving \
+         `/metrics` this long so the last values can be scraped, and exit 0. A second signal \
+         exits at once; `/-/quit` does not wait. Keep it below the pod's \
+         terminationGracePeriodSeconds (30 s by default).",
+    )
+    .ours(),
+    FlagSpec::new(
         "web.enable-openmetrics",
         K::Bool,
         "false",
@@ -586,6 +601,16 @@ pub static FLAGS: &[FlagSpec] = &[
         G::Mapping,
         "Metric mapping configuration file name.",
     ),
+    FlagSpec::new(
+        "statsd.mapping-config-watch-interval",
+        K::Duration,
+        "5s",
+        G::Mapping,
+        "How often the mapping file is checked for changes (content, so a Kubernetes ConfigMap's \
+         symlink swap is seen); a change is reloaded once the file has stayed the same for one \
+         more interval. 0 = only on SIGHUP or `/-/reload`.",
+    )
+    .ours(),
     FlagSpec::new(
         "statsd.profile",
         K::Choice(&["auto", "airflow", "none"]),
@@ -1115,6 +1140,8 @@ impl Resolved {
             max_labels: self.uint("statsd.max-labels"),
             limit_action_drop: self.text("statsd.limit-action") == "drop",
             default_ttl: self.duration("statsd.ttl"),
+            mapping_watch_interval: self.duration("statsd.mapping-config-watch-interval"),
+            shutdown_grace_period: self.duration("web.shutdown-grace-period"),
             max_line_length: self.uint("statsd.max-line-length"),
             set_window: self.duration("statsd.set-window"),
             check_config: self.bool("check-config"),
@@ -1489,6 +1516,12 @@ mod tests {
             ("statsd.limit-action", "drop", |c| c.limit_action_drop),
             ("statsd.ttl", "5m", |c| {
                 c.default_ttl == Duration::from_secs(300)
+            }),
+            ("statsd.mapping-config-watch-interval", "0s", |c| {
+                c.mapping_watch_interval.is_zero()
+            }),
+            ("web.shutdown-grace-period", "2s", |c| {
+                c.shutdown_grace_period == Duration::from_secs(2)
             }),
             ("statsd.profile", "none", |c| c.profile == Profile::None),
             ("statsd.profile", "airflow", |c| {

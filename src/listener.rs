@@ -29,6 +29,11 @@ const MAX_DATAGRAM: usize = 65_535;
 pub const DEFAULT_READ_BUFFER: usize = 8 << 20;
 /// How often blocked readers wake up to notice shutdown.
 const POLL: Duration = Duration::from_millis(200);
+/// The longest a stopping listener keeps ingesting what was queued before
+/// the stop (a sender that keeps sending would otherwise keep it alive).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// A draining stream connection with nothing to read for this long is done.
+const STREAM_DRAIN_IDLE: Duration = Duration::from_millis(100);
 
 /// Resolves a Go-style listen address: `:9125` means every interface.
 pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
@@ -162,12 +167,22 @@ fn spawn_datagram_reader(
         .spawn(move || {
             let mut ingester = shared.ingester();
             let mut buf = vec![0u8; MAX_DATAGRAM];
-            while !stop.load(Ordering::Relaxed) {
+            // Once stopped, what is queued in the socket is still ingested:
+            // until a read finds nothing, for at most DRAIN_LIMIT.
+            let mut drain_until: Option<Instant> = None;
+            loop {
+                if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+                    drain_until = Some(Instant::now() + DRAIN_LIMIT);
+                }
+                if drain_until.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
                 match recv(&mut buf) {
                     Ok((n, origin)) => {
                         packets(&shared.telemetry).inc();
                         ingester.ingest(&buf[..n], Instant::now(), origin);
                     }
+                    Err(e) if is_timeout(&e) && drain_until.is_some() => break,
                     Err(e) if is_timeout(&e) => {}
                     // Transient (e.g. ICMP-induced) errors must not end the listener.
                     Err(e) => tracing::debug!(error = %e, listener = name, "receive error"),
@@ -277,17 +292,54 @@ pub struct StreamContext {
     permits: Arc<Semaphore>,
     max_line: usize,
     next_connection: Arc<std::sync::atomic::AtomicU64>,
+    /// Turns `true` at shutdown: accept loops end, connections drain.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StreamContext {
-    pub fn new(shared: Arc<Shared>, max_connections: usize, max_line: usize) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        max_connections: usize,
+        max_line: usize,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         StreamContext {
             ingester: Arc::new(Mutex::new(shared.ingester())),
             shared,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             max_line: max_line.max(16),
             next_connection: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            stopping,
         }
+    }
+
+    /// Resolves once shutdown has begun.
+    async fn stopped(&self) {
+        let mut rx = self.stopping.clone();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// The next read; at shutdown, only what is already queued (for at
+    /// most `DRAIN_LIMIT` after the stop). `None`: stop reading.
+    async fn read_some<S: AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
+        chunk: &mut [u8],
+        drain_until: &mut Option<tokio::time::Instant>,
+    ) -> Option<io::Result<usize>> {
+        if drain_until.is_none() {
+            tokio::select! {
+                r = stream.read(chunk) => return Some(r),
+                _ = self.stopped() => {
+                    *drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                }
+            }
+        }
+        let deadline = drain_until.expect("set above");
+        let idle = tokio::time::Instant::now() + STREAM_DRAIN_IDLE;
+        tokio::time::timeout_at(idle.min(deadline), stream.read(chunk))
+            .await
+            .ok()
     }
 
     /// Serves one connection if a slot is free, else counts and drops it.
@@ -317,8 +369,15 @@ impl StreamContext {
         let mut batch: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
         let mut skipping = false;
+        let mut drain_until = None;
         loop {
-            let n = match stream.read(&mut chunk).await {
+            let Some(read) = self
+                .read_some(&mut stream, &mut chunk, &mut drain_until)
+                .await
+            else {
+                break;
+            };
+            let n = match read {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
@@ -383,7 +442,11 @@ pub fn bind_tcp(addr: &str) -> io::Result<std::net::TcpListener> {
 
 pub async fn serve_tcp(listener: tokio::net::TcpListener, ctx: StreamContext) {
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = ctx.stopped() => return,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 ctx.shared.telemetry.tcp_connections.inc();
                 let _ = stream.set_nodelay(true);
@@ -409,7 +472,11 @@ pub fn bind_unixstream(path: &Path, mode: u32) -> io::Result<std::os::unix::net:
 
 pub async fn serve_unixstream(listener: tokio::net::UnixListener, ctx: StreamContext) {
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = ctx.stopped() => return,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 ctx.shared.telemetry.unixstream_connections.inc();
                 ctx.accept(stream);

@@ -6,95 +6,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airflow_statsd_exporter::app::{self, Running};
 use airflow_statsd_exporter::cli::Config;
 
-const DEADLINE: Duration = Duration::from_secs(10);
-
-struct Http {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
-impl Http {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, extra_headers: &str) -> Http {
-    let mut s = TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n{extra_headers}\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read http");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = headers[9..12].parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    Http {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
-        b = &b[nl + 2 + size + 2..];
-    }
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let r = request(addr, "GET", "/metrics", "");
-    assert_eq!(r.status, 200);
-    r.text()
-}
-
-/// Polls `/metrics` until `cond` holds; panics with the last scrape otherwise.
-fn wait_for(addr: SocketAddr, what: &str, cond: impl Fn(&str) -> bool) -> String {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        let body = scrape(addr);
-        if cond(&body) {
-            return body;
-        }
-        if Instant::now() > end {
-            panic!("timed out waiting for {what}; last scrape:\n{body}");
-        }
-        std::thread::yield_now();
-    }
-}
-
-/// The value of one sample line (`name{labels}` exactly as exposed).
-fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
+mod common;
+use common::{request, sample, wait_for, DEADLINE};
 
 fn base_config(dir: &Path) -> Config {
     Config {
@@ -293,6 +211,8 @@ fn lifecycle_reload_keeps_old_mapping_on_error() {
         .unwrap();
         c.mapping_config = Some(p);
         c.web_enable_lifecycle = true;
+        // Only the explicit reloads of this test (see the watch test).
+        c.mapping_watch_interval = Duration::ZERO;
     });
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -340,6 +260,98 @@ fn lifecycle_reload_keeps_old_mapping_on_error() {
     assert_eq!(
         sample(&body, "statsd_exporter_config_last_reload_successful"),
         Some(0.0)
+    );
+}
+
+/// A Kubernetes ConfigMap volume: `mapping.yml -> ..data/mapping.yml`,
+/// `..data -> <timestamped dir>`; an update writes a new dir and renames a
+/// new `..data` symlink over the old one.
+fn configmap_swap(dir: &Path, version: u32, content: &str) {
+    let ts = dir.join(format!("..v{version}"));
+    std::fs::create_dir(&ts).unwrap();
+    std::fs::write(ts.join("mapping.yml"), content).unwrap();
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..v{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+#[test]
+fn mapping_file_changes_are_reloaded_and_unchanged_rules_keep_their_series() {
+    let keep = "- match: keep.*\n  name: kept\n  labels:\n    which: $1\n";
+    let h = Harness::start(|c, dir| {
+        configmap_swap(
+            dir,
+            1,
+            &format!("mappings:\n{keep}- match: b.*\n  name: before\n"),
+        );
+        std::os::unix::fs::symlink("..data/mapping.yml", dir.join("mapping.yml")).unwrap();
+        c.mapping_config = Some(dir.join("mapping.yml"));
+        c.mapping_watch_interval = Duration::from_millis(50);
+    });
+    let dir = h._dir.path();
+    let b = h.running().bound();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"keep.x:1|c\nb.y:1|c", b.udp[0]).unwrap();
+    wait_for(h.http, "first mapping", |m| {
+        sample(m, "kept{which=\"x\"}") == Some(1.0) && sample(m, "before") == Some(1.0)
+    });
+
+    configmap_swap(
+        dir,
+        2,
+        &format!("mappings:\n{keep}- match: b.*\n  name: after\n"),
+    );
+    wait_for(h.http, "the watcher's reload", |m| {
+        sample(
+            m,
+            "statsd_exporter_config_reloads_total{outcome=\"success\"}",
+        ) == Some(1.0)
+    });
+    udp.send_to(b"keep.x:1|c\nb.y:1|c", b.udp[0]).unwrap();
+    let body = wait_for(h.http, "new rule applied, kept series continued", |m| {
+        sample(m, "after") == Some(1.0) && sample(m, "kept{which=\"x\"}") == Some(2.0)
+    });
+    assert_eq!(
+        sample(&body, "before"),
+        Some(1.0),
+        "old series keep their values"
+    );
+
+    // A bad update keeps the running mapping and is counted once.
+    configmap_swap(dir, 3, "mappings:\n- match: b.*\n  name: \"bad name\"\n");
+    let body = wait_for(h.http, "the failed reload", |m| {
+        sample(
+            m,
+            "statsd_exporter_config_reloads_total{outcome=\"failure\"}",
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        sample(&body, "statsd_exporter_config_last_reload_successful"),
+        Some(0.0)
+    );
+    udp.send_to(b"b.y:1|c", b.udp[0]).unwrap();
+    wait_for(h.http, "old mapping still in force", |m| {
+        sample(m, "after") == Some(2.0)
+    });
+    // Fixed again: reloaded.
+    configmap_swap(dir, 4, &format!("mappings:\n{keep}"));
+    let body = wait_for(h.http, "recovery", |m| {
+        sample(
+            m,
+            "statsd_exporter_config_reloads_total{outcome=\"success\"}",
+        ) == Some(2.0)
+    });
+    assert_eq!(
+        sample(
+            &body,
+            "statsd_exporter_config_reloads_total{outcome=\"failure\"}"
+        ),
+        Some(1.0),
+        "a bad file is not retried while it stays the same"
+    );
+    assert_eq!(
+        sample(&body, "statsd_exporter_config_last_reload_successful"),
+        Some(1.0)
     );
 }
 

@@ -17,6 +17,8 @@ OUT="$ROOT/target/browser"
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 PIDS=()
+# Test teardown sends SIGTERM: no shutdown grace period wanted here.
+export STATSD_EXPORTER_WEB_SHUTDOWN_GRACE_PERIOD=0s
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done

@@ -1,0 +1,92 @@
+//! Shared by the integration tests: a minimal HTTP/1.1 client and polling
+//! `/metrics` for a condition with a deadline (never sleeps as sync).
+#![allow(dead_code)] // each test crate uses a subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct Http {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Http {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn request(addr: SocketAddr, method: &str, path: &str, extra_headers: &str) -> Http {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: 0\r\n{extra_headers}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read http");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers[9..12].parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Http {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[nl + 2 + size + 2..];
+    }
+}
+
+pub fn scrape(addr: SocketAddr) -> String {
+    let r = request(addr, "GET", "/metrics", "");
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+/// Polls `/metrics` until `cond` holds; panics with the last scrape otherwise.
+pub fn wait_for(addr: SocketAddr, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let body = scrape(addr);
+        if cond(&body) {
+            return body;
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for {what}; last scrape:\n{body}");
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The value of one sample line (`name{labels}` exactly as exposed).
+pub fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
