@@ -56,5 +56,5 @@ app.kubernetes.io/component: statsd-exporter
 
 {{/* "name/path" for a file under files/, used for object names. */}}
 {{- define "ase.fileSlug" -}}
-{{- base . | trimSuffix (ext .) | lower | regexReplaceAll "[^a-z0-9-]+" "-" | trimAll "-" -}}
+{{- regexReplaceAll "[^a-z0-9-]+" (base . | trimSuffix (ext .) | lower) "-" | trimAll "-" -}}
 {{- end -}}
