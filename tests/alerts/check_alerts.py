@@ -209,7 +209,7 @@ def main():
             bad(name, f"docs/runbook.md has no heading with anchor #{anchor}")
         else:
             for part in RUNBOOK_PARTS:
-                if not re.search(rf"\*\*{part}\*\*|^### {part}", sections[anchor], re.M):
+                if not re.search(rf"\*\*{part}\.?\*\*|^### {part}", sections[anchor], re.M):
                     bad(name, f"runbook section #{anchor} has no {part}")
         if name not in firing:
             bad(name, "no firing test case (exp_alerts not empty)")
