@@ -11,8 +11,8 @@ Per alert:
   * docs/runbook.md has a heading with that anchor, with Meaning, Impact, Diagnosis and
     Mitigation parts;
   * tests/alerts/*.test.yaml have at least one firing case (exp_alerts not empty) and
-    one quiet case (exp_alerts: []); heartbeat alerts also fire in a test whose input has
-    a `stale` series.
+    one quiet case (exp_alerts: []); heartbeat alerts also fire in a test where their
+    component's series go `stale` (vanished) and in one where they do not (flat counter).
 Per recording rule: a promql_expr_test evaluates it.
 Globally: the alert and recording rule names of the contract exist; every alertname in
 the tests exists (a typo would make a quiet case vacuous); every metric name the rules
@@ -62,6 +62,12 @@ CONTRACT_RECORDS = {
     "airflow:executor_utilisation:ratio",
     "airflow:heartbeat_age_seconds",
     "airflow:scheduler_loop_duration_seconds:p95_5m",
+}
+# Heartbeat alerts: the component whose series a vanished-series case must make stale.
+HEARTBEAT_COMPONENT = {
+    "AirflowSchedulerHeartbeatMissing": "scheduler",
+    "AirflowTriggererHeartbeatMissing": "triggerer",
+    "AirflowDagProcessorHeartbeatMissing": "dag_processor",
 }
 SEVERITIES = {"critical", "warning", "info"}
 RUNBOOK_PARTS = ("Meaning", "Impact", "Diagnosis", "Mitigation")
@@ -153,7 +159,7 @@ def main():
         bad(name, "contract recording rule missing from alerts/*.yaml")
 
     # Tests.
-    firing, quiet, stale_firing, evaluated = set(), set(), set(), set()
+    firing, quiet, stale_firing, flat_firing, evaluated = set(), set(), set(), set(), set()
     for path in sorted(glob.glob("tests/alerts/*.test.yaml")):
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
@@ -161,10 +167,12 @@ def main():
             if not os.path.exists(os.path.join(os.path.dirname(path), rf)):
                 bad(path, f"rule file {rf} does not exist")
         for test in doc.get("tests", []):
-            has_stale = any(
-                re.search(r"\bstale\b", str(s.get("values", "")))
-                for s in test.get("input_series", [])
-            )
+            # Components whose heartbeat series vanish (stale) in this test.
+            stale_components = set()
+            for series in test.get("input_series", []):
+                if re.search(r"\bstale\b", str(series.get("values", ""))):
+                    m = re.search(r'component="([a-z_]+)"', series["series"])
+                    stale_components.add(m.group(1) if m else "")
             for case in test.get("alert_rule_test", []):
                 name = case["alertname"]
                 if name not in alerts:
@@ -172,8 +180,10 @@ def main():
                     continue
                 if case.get("exp_alerts"):
                     firing.add(name)
-                    if has_stale:
+                    if HEARTBEAT_COMPONENT.get(name) in stale_components:
                         stale_firing.add(name)
+                    else:
+                        flat_firing.add(name)
                 else:
                     quiet.add(name)
             for case in test.get("promql_expr_test", []):
@@ -215,8 +225,11 @@ def main():
             bad(name, "no firing test case (exp_alerts not empty)")
         if name not in quiet:
             bad(name, "no quiet test case (exp_alerts: [])")
-        if name.endswith("HeartbeatMissing") and name not in stale_firing:
-            bad(name, "no firing test case with a vanished (stale) series")
+        if name in HEARTBEAT_COMPONENT:
+            if name not in stale_firing:
+                bad(name, "no firing test case where its component's series vanish (stale)")
+            if name not in flat_firing:
+                bad(name, "no firing test case without vanished series (flat counter)")
         for metric in sorted(metric_names(rule["expr"])):
             if metric not in metrics and metric not in PROMETHEUS_METRICS:
                 bad(name, f"uses {metric}, which the binary does not produce")
