@@ -50,6 +50,15 @@ BIN="$PWD/target/release/airflow-statsd-exporter"
 step "end-to-end: real binary, real sockets, promtool"
 bash tests/e2e/run.sh "$BIN"
 
+step "dashboards: conventions, promtool parse of every expression, negative self-test"
+bash tests/dashboards/run.sh
+
+step "alerts: promtool check rules + promtool test rules (firing and quiet case per alert), runbook"
+bash tests/alerts/run.sh
+
+step "contract: real Prometheus scraping the binary with the shipped rules (corpus + simulator scenarios)"
+python3 tests/contract/contract.py "$BIN"
+
 step "browser: /cardinality in headless Chromium (XSS, limit markers, 100k-series timing)"
 ensure_chromium
 bash tests/browser/run.sh "$BIN"
