@@ -18,11 +18,13 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Semaphore;
 
 use crate::ingest::{Ingester, Origin, Shared};
+use crate::parser::Reject;
 use crate::telemetry::Telemetry;
 use prometheus_client::metrics::counter::Counter;
 
-/// Largest datagram we accept (the UDP maximum); longer ones are truncated by
-/// the kernel and their last line fails to parse, which is counted.
+/// Largest datagram we accept (more than any UDP payload). A longer one (only
+/// a Unix datagram can be) is cut by the kernel at our buffer: see
+/// [`complete_lines`].
 const MAX_DATAGRAM: usize = 65_535;
 /// Receive buffer requested when `--statsd.read-buffer` is 0. The kernel caps
 /// it at net.core.rmem_max unless we may force it; the granted size is exported.
@@ -166,7 +168,8 @@ fn spawn_datagram_reader(
         .name(name.into())
         .spawn(move || {
             let mut ingester = shared.ingester();
-            let mut buf = vec![0u8; MAX_DATAGRAM];
+            // One byte more than we accept: a read that fills it was cut.
+            let mut buf = vec![0u8; MAX_DATAGRAM + 1];
             // Once stopped, what is queued in the socket is still ingested:
             // until a read finds nothing, for at most DRAIN_LIMIT.
             let mut drain_until: Option<Instant> = None;
@@ -179,8 +182,24 @@ fn spawn_datagram_reader(
                 }
                 match recv(&mut buf) {
                     Ok((n, origin)) => {
-                        packets(&shared.telemetry).inc();
-                        ingester.ingest(&buf[..n], Instant::now(), origin);
+                        let t = &shared.telemetry;
+                        packets(t).inc();
+                        let data = if n > MAX_DATAGRAM {
+                            tracing::debug!(
+                                listener = name,
+                                "datagram over {MAX_DATAGRAM} bytes cut"
+                            );
+                            // The cut line counts as one malformed line.
+                            t.lines.inc();
+                            t.samples.inc();
+                            t.sample_error(Reject::MalformedLine).inc();
+                            complete_lines(&buf[..MAX_DATAGRAM])
+                        } else {
+                            &buf[..n]
+                        };
+                        if !data.is_empty() {
+                            ingester.ingest(data, Instant::now(), origin);
+                        }
                     }
                     Err(e) if is_timeout(&e) && drain_until.is_some() => break,
                     Err(e) if is_timeout(&e) => {}
@@ -189,6 +208,14 @@ fn spawn_datagram_reader(
                 }
             }
         })
+}
+
+/// The complete lines of a datagram the kernel cut: everything up to its
+/// last newline. The cut line is dropped, not parsed: cut inside a tag value
+/// or a sample rate it would still parse, with a different value.
+fn complete_lines(data: &[u8]) -> &[u8] {
+    let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    &data[..keep]
 }
 
 pub fn spawn_udp(
@@ -493,6 +520,74 @@ pub async fn serve_unixstream(listener: tokio::net::UnixListener, ctx: StreamCon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn complete_lines_stop_at_the_last_newline() {
+        assert_eq!(
+            complete_lines(b"a:1|c\nb:2|c\nc:1|c|#k:v"),
+            b"a:1|c\nb:2|c\n"
+        );
+        assert_eq!(complete_lines(b"a:1|c\n"), b"a:1|c\n");
+        assert_eq!(complete_lines(b"a:1|c|#k:vvv"), b"");
+    }
+
+    /// Found by tests/e2e/bad_input.py (`unixgram_over_64k`): a Unix
+    /// datagram longer than the read buffer was cut by the kernel and its cut
+    /// line applied (a DogStatsD line cut inside its tag value still parses),
+    /// with nothing counted for what was lost.
+    #[test]
+    fn oversize_unix_datagram_drops_its_cut_line_and_counts_it() {
+        use crate::mapping::{CacheType, Mapper};
+        use crate::parser::ParseOptions;
+        use crate::store::Store;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sock");
+        let listener = bind_unixgram(&path, 0o755, 0).unwrap();
+        let shared = Arc::new(Shared::new(
+            Mapper::empty(),
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = spawn_unixgram(listener, shared.clone(), stop.clone()).unwrap();
+
+        let client = UnixDatagram::unbound().unwrap();
+        socket2::SockRef::from(&client)
+            .set_send_buffer_size(1 << 20)
+            .unwrap();
+        let mut d = b"good_a:1|c\nbig:1|c|#k:".to_vec();
+        d.resize(d.len() + 100_000, b'v');
+        d.extend_from_slice(b"\ngood_b:1|c");
+        client.send_to(&d, &path).unwrap();
+
+        let t = &shared.telemetry;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while t.lines.get() < 2 {
+            assert!(Instant::now() < deadline, "datagram not ingested in time");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+        handle.join().unwrap();
+
+        assert_eq!(t.unixgram_packets.get(), 1);
+        assert_eq!(t.lines.get(), 2, "good_a and the cut line");
+        assert_eq!(t.sample_error(Reject::MalformedLine).get(), 1);
+        let names: Vec<String> = shared
+            .store
+            .lock()
+            .snapshot(Instant::now())
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert!(names.contains(&"good_a".to_string()), "{names:?}");
+        assert!(
+            !names.contains(&"big".to_string()),
+            "cut line applied: {names:?}"
+        );
+    }
 
     #[test]
     fn go_style_addresses() {
