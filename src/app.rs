@@ -223,44 +223,7 @@ impl App {
             listener::kernel_udp_drops(&self.udp_inodes.lock()),
             Ordering::Relaxed,
         );
-        let (mut families, figures) = {
-            let mut store = self.shared.store.lock();
-            let fams = store.snapshot(Instant::now());
-            let mut by_type = HashMap::new();
-            let per_family = store
-                .series_per_family()
-                .into_iter()
-                .map(|(name, kind, n)| {
-                    *by_type.entry(kind).or_insert(0) += 1;
-                    (name, n)
-                })
-                .collect();
-            let limit_stats = store
-                .limit_stats()
-                .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
-                .collect();
-            (
-                fams,
-                StoreFigures {
-                    per_family,
-                    families_by_type: by_type,
-                    limit_stats,
-                    limits: store.limits().clone(),
-                },
-            )
-        };
-        families.extend(t.families(&figures));
-        if let Some(model) = &self.shared.airflow {
-            // Liveness comes from the profile's heartbeat families; without
-            // the profile the output stays statsd_exporter's.
-            families.extend(self.shared.liveness.lock().families(Instant::now()));
-            families.extend(crate::airflow::self_families(model));
-            // A gauge named `_total` (statsd_exporter compatibility) fails
-            // promtool; the profile's output is promtool-clean.
-            families.retain(|f| f.name != "statsd_exporter_metrics_total");
-        }
-        exposition::sort_families(&mut families);
-        let out = exposition::render(&families, format);
+        let out = render_shared(&self.shared, Instant::now(), format);
         t.scrape_duration_seconds.set(start.elapsed().as_secs_f64());
         out
     }
@@ -313,6 +276,51 @@ impl App {
             version = env!("CARGO_PKG_VERSION"),
         )
     }
+}
+
+/// The `/metrics` body of `shared` at `now`: a store snapshot under a short
+/// lock, the self-metrics, and with the Airflow profile its liveness and
+/// self families; sorted and formatted after the lock is released. (The fuzz
+/// targets render through this too.)
+pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
+    let (mut families, figures) = {
+        let mut store = shared.store.lock();
+        let fams = store.snapshot(now);
+        let mut by_type = HashMap::new();
+        let per_family = store
+            .series_per_family()
+            .into_iter()
+            .map(|(name, kind, n)| {
+                *by_type.entry(kind).or_insert(0) += 1;
+                (name, n)
+            })
+            .collect();
+        let limit_stats = store
+            .limit_stats()
+            .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
+            .collect();
+        (
+            fams,
+            StoreFigures {
+                per_family,
+                families_by_type: by_type,
+                limit_stats,
+                limits: store.limits().clone(),
+            },
+        )
+    };
+    families.extend(shared.telemetry.families(&figures));
+    if let Some(model) = &shared.airflow {
+        // Liveness comes from the profile's heartbeat families; without
+        // the profile the output stays statsd_exporter's.
+        families.extend(shared.liveness.lock().families(now));
+        families.extend(crate::airflow::self_families(model));
+        // A gauge named `_total` (statsd_exporter compatibility) fails
+        // promtool; the profile's output is promtool-clean.
+        families.retain(|f| f.name != "statsd_exporter_metrics_total");
+    }
+    exposition::sort_families(&mut families);
+    exposition::render(&families, format)
 }
 
 /// A started exporter: every socket bound, every task running.

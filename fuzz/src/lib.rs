@@ -4,17 +4,15 @@
 
 pub mod exposition_check;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airflow_statsd_exporter::exposition::{render, sort_families, Format};
+use airflow_statsd_exporter::exposition::Format;
 use airflow_statsd_exporter::ingest::Shared;
 use airflow_statsd_exporter::mapping::{CacheType, MapOutcome, Mapper, ObserverOptions};
 use airflow_statsd_exporter::parser::{parse_line, ParseOptions, Reject};
 use airflow_statsd_exporter::sample::{MetricKind, SampleValue};
 use airflow_statsd_exporter::store::{LimitAction, Limits, Store};
-use airflow_statsd_exporter::telemetry::StoreFigures;
 
 /// Separates the parts of an input (config, datagrams, names). Never valid
 /// UTF-8, so it cannot hide a real character.
@@ -256,43 +254,9 @@ pub fn shared(
     Arc::new(shared)
 }
 
-/// The `/metrics` body, assembled exactly as `App::render_metrics` does
-/// (store snapshot, self-metrics, liveness, Airflow profile families).
+/// The `/metrics` body, rendered by the exporter's own function.
 pub fn render_metrics(shared: &Shared, now: Instant) -> String {
-    let (mut families, figures) = {
-        let mut store = shared.store.lock();
-        let fams = store.snapshot(now);
-        let mut by_type = HashMap::new();
-        let per_family = store
-            .series_per_family()
-            .into_iter()
-            .map(|(name, kind, n)| {
-                *by_type.entry(kind).or_insert(0) += 1;
-                (name, n)
-            })
-            .collect();
-        let limit_stats = store
-            .limit_stats()
-            .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
-            .collect();
-        (
-            fams,
-            StoreFigures {
-                per_family,
-                families_by_type: by_type,
-                limit_stats,
-                limits: store.limits().clone(),
-            },
-        )
-    };
-    families.extend(shared.telemetry.families(&figures));
-    if let Some(model) = &shared.airflow {
-        families.extend(shared.liveness.lock().families(now));
-        families.extend(airflow_statsd_exporter::airflow::self_families(model));
-        families.retain(|f| f.name != "statsd_exporter_metrics_total");
-    }
-    sort_families(&mut families);
-    render(&families, Format::Text)
+    airflow_statsd_exporter::app::render_shared(shared, now, Format::Text)
 }
 
 /// What the loader promises about a loaded mapping (see `HistogramOptions`
