@@ -321,6 +321,53 @@ pub struct StreamContext {
     next_connection: Arc<std::sync::atomic::AtomicU64>,
     /// Turns `true` at shutdown: accept loops end, connections drain.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// Open connections, for eviction when the limit is reached.
+    open: Arc<Mutex<Vec<Arc<Conn>>>>,
+}
+
+/// One open stream connection, as the eviction policy sees it.
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    /// Milliseconds (see `now_ms`) of the accept or the last read with data.
+    last_active_ms: std::sync::atomic::AtomicU64,
+    /// Whether it ever sent a byte.
+    sent: AtomicBool,
+    /// Notified to make the connection close.
+    evict: tokio::sync::Notify,
+}
+
+impl Conn {
+    /// Still what the eviction policy chose it for: silent, or idle.
+    fn evictable(&self, now_ms: u64) -> bool {
+        !self.sent.load(Ordering::Relaxed)
+            || now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
+                >= STREAM_IDLE_EVICT.as_millis() as u64
+    }
+}
+
+/// Under connection pressure, a connection that never sent a byte, or that
+/// has sent nothing for this long, gives its slot to a newcomer (the
+/// longest-idle first). Half-open or stalled clients then cannot lock
+/// senders out.
+pub const STREAM_IDLE_EVICT: Duration = Duration::from_secs(30);
+/// How long a newcomer waits for an evicted connection's slot.
+const EVICT_WAIT: Duration = Duration::from_secs(2);
+
+/// The connection to evict: never sent (oldest first), else idle for at
+/// least `idle_ms` (longest first). Pure, for the tests.
+fn eviction_victim(conns: &[(u64, bool, u64)], now_ms: u64, idle_ms: u64) -> Option<u64> {
+    let silent = conns
+        .iter()
+        .filter(|(_, sent, _)| !sent)
+        .min_by_key(|(id, _, last)| (*last, *id));
+    let idle = || {
+        conns
+            .iter()
+            .filter(|(_, _, last)| now_ms.saturating_sub(*last) >= idle_ms)
+            .min_by_key(|(id, _, last)| (*last, *id))
+    };
+    silent.or_else(idle).map(|(id, _, _)| *id)
 }
 
 impl StreamContext {
@@ -337,6 +384,37 @@ impl StreamContext {
             max_line: max_line.max(16),
             next_connection: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             stopping,
+            open: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn now_ms() -> u64 {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    /// Asks the connection that should give way to close; `false` if none.
+    fn evict_one(&self) -> bool {
+        let open = self.open.lock();
+        let view: Vec<(u64, bool, u64)> = open
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.sent.load(Ordering::Relaxed),
+                    c.last_active_ms.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let idle_ms = STREAM_IDLE_EVICT.as_millis() as u64;
+        match eviction_victim(&view, Self::now_ms(), idle_ms)
+            .and_then(|id| open.iter().find(|c| c.id == id))
+        {
+            Some(c) => {
+                c.evict.notify_one();
+                true
+            }
+            None => false,
         }
     }
 
@@ -350,13 +428,20 @@ impl StreamContext {
     /// most `DRAIN_LIMIT` after the stop). `None`: stop reading.
     async fn read_some<S: AsyncRead + Unpin>(
         &self,
+        conn: &Conn,
         stream: &mut S,
         chunk: &mut [u8],
         drain_until: &mut Option<tokio::time::Instant>,
     ) -> Option<io::Result<usize>> {
-        if drain_until.is_none() {
+        while drain_until.is_none() {
             tokio::select! {
                 r = stream.read(chunk) => return Some(r),
+                // Chosen while silent or idle; if it has sent since, it
+                // stays (the newcomer then times out and is refused).
+                _ = conn.evict.notified() => if conn.evictable(Self::now_ms()) {
+                    self.shared.telemetry.stream_connections_evicted.inc();
+                    return None;
+                },
                 _ = self.stopped() => {
                     *drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
                 }
@@ -370,15 +455,34 @@ impl StreamContext {
     }
 
     /// Serves one connection if a slot is free, else counts and drops it.
+    /// At the limit, a connection that never sent anything or has been
+    /// idle for `STREAM_IDLE_EVICT` is closed to make room (counted as
+    /// evicted when it closes); if there is none, or no slot frees up within
+    /// `EVICT_WAIT`, the newcomer is refused (counted).
     fn accept<S: AsyncRead + Unpin + Send + 'static>(&self, stream: S) {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+        let ctx = self.clone();
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                ctx.serve(stream).await;
+                drop(permit);
+            });
+            return;
+        }
+        if !self.evict_one() {
             self.shared.telemetry.stream_connections_rejected.inc();
             return;
-        };
-        let ctx = self.clone();
+        }
         tokio::spawn(async move {
-            ctx.serve(stream).await;
-            drop(permit);
+            let permit = ctx.permits.clone().acquire_owned();
+            match tokio::time::timeout(EVICT_WAIT, permit).await {
+                Ok(Ok(permit)) => {
+                    ctx.serve(stream).await;
+                    drop(permit);
+                }
+                _ => {
+                    ctx.shared.telemetry.stream_connections_rejected.inc();
+                }
+            }
         });
     }
 
@@ -386,12 +490,24 @@ impl StreamContext {
     /// discarded up to its newline and counted; the connection stays open
     /// (statsd_exporter closes it, losing what follows).
     async fn serve<S: AsyncRead + Unpin>(&self, mut stream: S) {
-        let t = &self.shared.telemetry;
         // Each connection is one sender (one Airflow process).
         let origin = Origin {
             sender: self.next_connection.fetch_add(1, Ordering::Relaxed),
             datagram: false,
         };
+        let conn = Arc::new(Conn {
+            id: origin.sender,
+            last_active_ms: Self::now_ms().into(),
+            sent: AtomicBool::new(false),
+            evict: tokio::sync::Notify::new(),
+        });
+        self.open.lock().push(conn.clone());
+        self.serve_lines(&conn, origin, &mut stream).await;
+        self.open.lock().retain(|c| c.id != conn.id);
+    }
+
+    async fn serve_lines<S: AsyncRead + Unpin>(&self, conn: &Conn, origin: Origin, stream: &mut S) {
+        let t = &self.shared.telemetry;
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
         let mut batch: Vec<u8> = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 16384];
@@ -399,11 +515,15 @@ impl StreamContext {
         let mut drain_until = None;
         loop {
             let Some(read) = self
-                .read_some(&mut stream, &mut chunk, &mut drain_until)
+                .read_some(conn, stream, &mut chunk, &mut drain_until)
                 .await
             else {
                 break;
             };
+            if matches!(read, Ok(n) if n > 0) {
+                conn.sent.store(true, Ordering::Relaxed);
+                conn.last_active_ms.store(Self::now_ms(), Ordering::Relaxed);
+            }
             let n = match read {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -587,6 +707,34 @@ mod tests {
             !names.contains(&"big".to_string()),
             "cut line applied: {names:?}"
         );
+    }
+
+    #[test]
+    fn eviction_picks_silent_then_longest_idle() {
+        // (id, sent anything, last active ms), now = 100_000, idle bound 30_000.
+        type Case<'a> = (&'a str, &'a [(u64, bool, u64)], Option<u64>);
+        let cases: &[Case] = &[
+            (
+                "nobody to evict",
+                &[(1, true, 99_000), (2, true, 90_000)],
+                None,
+            ),
+            (
+                "silent first, oldest",
+                &[(1, true, 0), (2, false, 95_000), (3, false, 90_000)],
+                Some(3),
+            ),
+            (
+                "then the longest idle",
+                &[(1, true, 50_000), (2, true, 10_000), (3, true, 99_000)],
+                Some(2),
+            ),
+            ("idle exactly at the bound", &[(1, true, 70_000)], Some(1)),
+            ("empty", &[], None),
+        ];
+        for (name, conns, want) in cases {
+            assert_eq!(eviction_victim(conns, 100_000, 30_000), *want, "{name}");
+        }
     }
 
     #[test]

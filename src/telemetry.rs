@@ -128,6 +128,7 @@ pub struct Telemetry {
     pub tcp_connection_errors: Counter,
     pub tcp_too_long_lines: Counter,
     pub stream_connections_rejected: Counter,
+    pub stream_connections_evicted: Counter,
     pub unixstream_connections: Counter,
     pub reloads_success: Counter,
     pub reloads_failure: Counter,
@@ -392,6 +393,12 @@ impl Telemetry {
             "The number of errors encountered reading from TCP and Unix stream connections.",
             C,
             one(c(&self.tcp_connection_errors)),
+        );
+        push(
+            "statsd_exporter_stream_connections_evicted_total",
+            "TCP and Unix stream connections closed to make room for a new one at --statsd.tcp-max-connections: they had never sent anything, or nothing for 30 s.",
+            C,
+            one(c(&self.stream_connections_evicted)),
         );
         push(
             "statsd_exporter_tcp_too_long_lines_total",

@@ -201,6 +201,41 @@ fn connection_limit_rejects_and_counts() {
 }
 
 #[test]
+fn silent_connections_give_way_to_senders_at_the_limit() {
+    let h = Harness::start(|c, _| c.tcp_max_connections = 2);
+    let b = h.running().bound();
+    // Two half-open clients: connect, never send.
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(b.tcp[0]).unwrap())
+        .collect();
+    wait_for(h.http, "both accepted", |m| {
+        sample(m, "statsd_exporter_tcp_connections_total") == Some(2.0)
+    });
+    // Each sender that arrives at the limit takes a silent client's slot.
+    let mut senders = Vec::new();
+    for i in 0..2 {
+        let mut s = TcpStream::connect(b.tcp[0]).unwrap();
+        writeln!(s, "sender_{i}:1|c").unwrap();
+        wait_for(h.http, "the newcomer's line", |m| {
+            sample(m, &format!("sender_{i}")) == Some(1.0)
+        });
+        senders.push(s);
+    }
+    // Both slots now belong to active senders: the next one is refused.
+    let mut late = TcpStream::connect(b.tcp[0]).unwrap();
+    let _ = writeln!(late, "late:1|c");
+    let body = wait_for(h.http, "the refusal", |m| {
+        sample(m, "statsd_exporter_stream_connections_rejected_total") == Some(1.0)
+    });
+    assert_eq!(
+        sample(&body, "statsd_exporter_stream_connections_evicted_total"),
+        Some(2.0)
+    );
+    assert_eq!(sample(&body, "late"), None);
+    drop((silent, senders));
+}
+
+#[test]
 fn lifecycle_reload_keeps_old_mapping_on_error() {
     let h = Harness::start(|c, dir| {
         let p = dir.join("mapping.yml");
