@@ -63,6 +63,8 @@ pub const DROP_REASONS: &[&str] = &[
 
 struct Counters {
     legacy_seen: Vec<AtomicBool>,
+    /// Tagged arrivals of an event before its legacy twin was seen (capped).
+    bare_seen: Vec<std::sync::atomic::AtomicU8>,
     event_offsets: Vec<usize>,
 }
 
@@ -91,6 +93,7 @@ impl AirflowModel {
             names: names::Index::new(),
             counters: Counters {
                 legacy_seen: (0..n).map(|_| AtomicBool::new(false)).collect(),
+                bare_seen: (0..n).map(|_| Default::default()).collect(),
                 event_offsets,
             },
             known_dags: RwLock::new(HashSet::new()),
@@ -211,9 +214,15 @@ impl AirflowModel {
                 labels_from_tags(family, s)
             };
             // Task events always have a legacy twin when legacy names are on,
-            // so a bare one means the wire carries no identities at all.
+            // so a bare one means the wire carries no identities at all. Some
+            // call sites send the tagged copy first, and an exporter started
+            // mid-stream can see either first: only the third bare arrival of
+            // an event without its twin counts.
             if family.labels.contains(&"dag_id")
                 && labels.len() < identity_count(family)
+                && self.counters.bare_seen[event_idx]
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+                    .is_ok_and(|before| before >= 2)
                 && !self.warned_no_ids.swap(true, Ordering::Relaxed)
             {
                 tracing::warn!(

@@ -754,3 +754,36 @@ fn simulated_restart_and_hang() {
         );
     }
 }
+
+#[test]
+fn no_identities_warning_needs_three_bare_events_without_their_twin() {
+    let model = |lines: &[&str]| {
+        let shared = Shared::new(
+            Mapper::empty(),
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        )
+        .with_airflow("airflow");
+        let shared = Arc::new(shared);
+        let mut ing = shared.ingester();
+        for l in lines {
+            ing.ingest(l.as_bytes(), Instant::now(), Origin::default());
+        }
+        let warned = shared
+            .airflow
+            .as_ref()
+            .unwrap()
+            .warned_no_ids
+            .load(std::sync::atomic::Ordering::Relaxed);
+        warned
+    };
+    let bare = "airflow.dagrun.dependency-check:12|ms";
+    let legacy = "airflow.dagrun.dependency-check.etl:12|ms";
+    // Tagged-first call sites and an exporter started mid-stream: no warning.
+    assert!(!model(&[bare, legacy, bare, legacy, bare, legacy]));
+    assert!(!model(&[bare, bare, legacy, bare, bare]));
+    // legacy_names_on = False: the wire never carries the twin.
+    assert!(model(&[bare, bare, bare]));
+}
