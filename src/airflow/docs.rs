@@ -43,7 +43,11 @@ When the exporter runs without `--statsd.mapping-config` (or with `--statsd.prof
   tags are dropped and the name arrives bare). Each event is counted **once**: the legacy name is the
   source as soon as it has been seen for that event, and its tagged twin is then dropped
   (`statsd_exporter_airflow_dropped_total{reason="duplicate_tagged_name"}`). When legacy names never
-  arrive (`[metrics] legacy_names_on = False` on 3.2+), the tagged name is the source.
+  arrive (`[metrics] legacy_names_on = False` on 3.2+), the tagged name is the source. Some call
+  sites send the tagged copy first, and an exporter started mid-stream can see either first, so the
+  first two copies of an event without identities that arrive before its legacy twin are dropped
+  (`reason="tagged_before_legacy"`) instead of creating an unlabeled series; from the third on,
+  the wire is taken to carry no identities.
 * **Identity labels are exactly those the legacy name carries**, so plain, DogStatsD and InfluxDB
   traffic of the same Airflow give the same series. Other tags (`run_type`, `team_name`, constant
   `statsd_datadog_tags` such as `env`) are not turned into labels.

@@ -213,24 +213,28 @@ impl AirflowModel {
             } else {
                 labels_from_tags(family, s)
             };
-            // Task events always have a legacy twin when legacy names are on,
-            // so a bare one means the wire carries no identities at all. Some
+            // A bare copy of an event with a legacy twin not seen yet: some
             // call sites send the tagged copy first, and an exporter started
-            // mid-stream can see either first: only the third bare arrival of
-            // an event without its twin counts.
-            if family.labels.contains(&"dag_id")
-                && labels.len() < identity_count(family)
-                && self.counters.bare_seen[event_idx]
+            // mid-stream can see either first. The first two are dropped
+            // (counted) so no unlabeled stray series appears; from the third
+            // on, the wire carries no identities (`legacy_names_on = False`).
+            if !event.legacy.is_empty() && labels.len() < identity_count(family) {
+                let before = self.counters.bare_seen[event_idx]
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
-                    .is_ok_and(|before| before >= 2)
-                && !self.warned_no_ids.swap(true, Ordering::Relaxed)
-            {
-                tracing::warn!(
-                    metric = name,
-                    "Airflow sends names without identities (plain StatsD with [metrics] legacy_names_on = False): \
-                     dag_id/task_id/pool labels are unknown. Set [metrics] legacy_names_on = True, or enable \
-                     statsd_datadog_enabled or statsd_influxdb_enabled, to get them."
-                );
+                    .unwrap_or(u8::MAX);
+                if before < 2 {
+                    return Outcome::Drop("tagged_before_legacy");
+                }
+                if family.labels.contains(&"dag_id")
+                    && !self.warned_no_ids.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        metric = name,
+                        "Airflow sends names without identities (plain StatsD with [metrics] legacy_names_on = False): \
+                         dag_id/task_id/pool labels are unknown. Set [metrics] legacy_names_on = True, or enable \
+                         statsd_datadog_enabled or statsd_influxdb_enabled, to get them."
+                    );
+                }
             }
             (fi, ei, labels)
         } else {

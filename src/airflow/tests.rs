@@ -756,7 +756,7 @@ fn simulated_restart_and_hang() {
 }
 
 #[test]
-fn no_identities_warning_needs_three_bare_events_without_their_twin() {
+fn tagged_first_events_make_no_stray_series_nor_a_false_warning() {
     let model = |lines: &[&str]| {
         let shared = Shared::new(
             Mapper::empty(),
@@ -780,6 +780,19 @@ fn no_identities_warning_needs_three_bare_events_without_their_twin() {
         warned
     };
     let bare = "airflow.dagrun.dependency-check:12|ms";
+    let legacy_first_stray = run_lines(&[
+        bare.to_string(),
+        "airflow.dagrun.dependency-check.etl:12|ms".to_string(),
+    ]);
+    let keys: Vec<_> = legacy_first_stray
+        .keys()
+        .filter(|(n, _)| n.starts_with("airflow_dagrun_dependency_check_seconds"))
+        .collect();
+    assert!(
+        keys.iter().all(|(_, l)| l.iter().any(|(k, v)| k == "dag_id" && v == "etl")),
+        "no unlabeled stray series from a tagged-first event: {keys:?}"
+    );
+    assert!(!keys.is_empty());
     let legacy = "airflow.dagrun.dependency-check.etl:12|ms";
     // Tagged-first call sites and an exporter started mid-stream: no warning.
     assert!(!model(&[bare, legacy, bare, legacy, bare, legacy]));
