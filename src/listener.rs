@@ -36,6 +36,12 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Receive buffer requested when `--statsd.read-buffer` is 0. The kernel caps
 /// it at net.core.rmem_max unless we may force it; the granted size is exported.
 pub const DEFAULT_READ_BUFFER: usize = 8 << 20;
+/// After a batch that did not fill (the queue is drained), a reader waits
+/// this long before the next receive so the following batch carries more
+/// datagrams: at 5k datagrams/s that is ~1,000 wakeups/s instead of 5,000.
+/// The receive buffer absorbs the pause (1 ms at 1M datagrams/s ≈ 1 MB of
+/// the 8 MiB asked for); at rates that fill every batch it never happens.
+const COALESCE: Duration = Duration::from_millis(1);
 /// How often blocked readers wake up to notice shutdown.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -351,6 +357,9 @@ fn spawn_datagram_reader(
                         }
                         let datagrams: Vec<(&[u8], Origin)> = batch.datagrams().collect();
                         ingester.ingest_batch(&datagrams, Instant::now());
+                        if n < BATCH {
+                            std::thread::sleep(COALESCE);
+                        }
                     }
                     Err(e) if is_timeout(&e) => {}
                     // Transient (e.g. ICMP-induced) errors must not end the listener.
