@@ -3,7 +3,8 @@
 # recvmmsg limit measured in the same run. Prints ONE table (median [min..max]).
 #
 # Usage: benches/load.sh [--plot out.png] [--duration S] [--runs N] [--rates R,R,...]
-#                        [--batched-rates R,...] [--exporter-args "FLAGS"] [--json out.json]
+#                        [--batched-rates R,...] [--exporter-args="FLAGS"] [--sender-args="FLAGS"]
+#                        [--json out.json]
 #   --rates          lines/s at one line per datagram; raw80 = 80 % of the raw limit, 0 = flat out
 #                    (default 5000,25000,100000,200000,400000,raw80,0)
 #   --batched-rates  lines/s at 10 lines per datagram (default 2000000,0)

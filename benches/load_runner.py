@@ -224,6 +224,7 @@ def main():
                     help="lines/s, one line per datagram; raw80 = 80%% of the measured raw limit; 0 = flat out")
     ap.add_argument("--batched-rates", default="2000000,0", help="lines/s at 10 lines per datagram")
     ap.add_argument("--exporter-args", default="", help="extra exporter flags (space-separated)")
+    ap.add_argument("--sender-args", default="", help="extra `load send` flags, e.g. --sockets=8")
     ap.add_argument("--plot", default="")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
@@ -243,7 +244,7 @@ def main():
             for rate, per in plan:
                 r = int(0.8 * raw1[-1]) if rate == "raw80" else int(float(rate))
                 label = f"{per}/dgram " + ("flat out" if r == 0 else ("80% raw" if rate == "raw80" else f"{r:,}/s"))
-                res = phase(exp, a.load, r, a.duration, per)
+                res = phase(exp, a.load, r, a.duration, per, a.sender_args.split())
                 print(f"run {run + 1}: {label}: " + " ".join(f"{k}={v:.3g}" for k, v in res.items()),
                       file=sys.stderr, flush=True)
                 if label not in rows:
