@@ -369,28 +369,39 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let mut threads = Vec::new();
 
     if let Some(addr) = &config.statsd_listen_udp {
-        let l = listener::bind_udp(addr, config.read_buffer)
+        let readers = listener::udp_readers(config.udp_readers);
+        let group = listener::bind_udp_group(addr, config.read_buffer, readers)
             .with_context(|| format!("--statsd.listen-udp={addr}"))?;
-        bound.udp.push(l.local_addr);
-        app.udp_inodes.lock().push(l.inode);
-        shared
-            .telemetry
-            .receive_buffer_bytes
-            .lock()
-            .push((format!("udp {}", l.local_addr), l.receive_buffer as f64));
-        if config.read_buffer > 0 && l.receive_buffer < config.read_buffer {
-            tracing::warn!(
-                requested = config.read_buffer,
-                granted = l.receive_buffer,
-                "the kernel capped the UDP receive buffer; raise net.core.rmem_max"
+        bound.udp.push(group[0].local_addr);
+        for (i, l) in group.iter().enumerate() {
+            app.udp_inodes.lock().push(l.inode);
+            let name = match group.len() {
+                1 => format!("udp {}", l.local_addr),
+                _ => format!("udp {} #{i}", l.local_addr),
+            };
+            listener::report_receive_buffer(
+                &shared.telemetry,
+                &name,
+                config.read_buffer,
+                l.receive_buffer,
             );
         }
-        threads.push(listener::spawn_udp(l, shared.clone(), app.stop.clone())?);
+        threads.extend(listener::spawn_udp_group(
+            group,
+            shared.clone(),
+            app.stop.clone(),
+        )?);
     }
     if let Some(path) = &config.statsd_listen_unixgram {
         let l = listener::bind_unixgram(path, config.statsd_unixsocket_mode, config.read_buffer)
             .with_context(|| format!("--statsd.listen-unixgram={}", path.display()))?;
         bound.unixgram.push(path.clone());
+        listener::report_receive_buffer(
+            &shared.telemetry,
+            &format!("unixgram {}", path.display()),
+            config.read_buffer,
+            l.receive_buffer,
+        );
         threads.push(listener::spawn_unixgram(
             l,
             shared.clone(),

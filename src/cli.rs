@@ -154,6 +154,8 @@ pub struct Config {
     pub relay_addresses: Vec<String>,
     pub relay_packet_length: usize,
     pub tcp_max_connections: usize,
+    /// UDP sockets/threads on one port (SO_REUSEPORT); 0 = available cores.
+    pub udp_readers: usize,
     /// `--statsd.profile`.
     pub profile: Profile,
     /// `--statsd.airflow-prefix`.
@@ -467,6 +469,17 @@ pub static FLAGS: &[FlagSpec] = &[
          Unixgram socket; 0 lets the exporter choose. Please make sure the kernel parameter \
          net.core.rmem_max is set to a value greater than the value specified.",
     ),
+    FlagSpec::new(
+        "statsd.udp-readers",
+        K::Uint,
+        "1",
+        G::Listeners,
+        "UDP sockets bound to --statsd.listen-udp with SO_REUSEPORT, one reader thread each \
+         (the kernel spreads senders over them). One reader saturates one core (see \
+         docs/performance.md); raise it only when the exporter has more than one core. 0 = one \
+         per available core.",
+    )
+    .ours(),
     FlagSpec::new(
         "statsd.tcp-max-connections",
         K::Uint,
@@ -1133,6 +1146,7 @@ impl Resolved {
             relay_addresses: self.list("statsd.relay.address"),
             relay_packet_length: self.uint("statsd.relay.packet-length"),
             tcp_max_connections: self.uint("statsd.tcp-max-connections"),
+            udp_readers: self.uint("statsd.udp-readers"),
             max_series: self.uint("statsd.max-series"),
             max_series_per_family: self.uint("statsd.max-series-per-family"),
             max_label_values: self.uint("statsd.max-label-values"),
@@ -1376,6 +1390,7 @@ mod tests {
         assert!(c.relay_addresses.is_empty());
         assert_eq!(c.relay_packet_length, 1400);
         assert_eq!(c.tcp_max_connections, 1024);
+        assert_eq!(c.udp_readers, 1);
         assert_eq!(c.max_line_length, 65536);
         assert_eq!(c.set_window, Duration::from_secs(60));
         assert!(!c.check_config);
@@ -1479,6 +1494,7 @@ mod tests {
             ("statsd.read-buffer", "8388608", |c| {
                 c.read_buffer == 8_388_608
             }),
+            ("statsd.udp-readers", "3", |c| c.udp_readers == 3),
             ("statsd.cache-size", "0", |c| c.cache_size == 0),
             ("statsd.cache-type", "random", |c| {
                 c.cache_type == CacheKind::Random

@@ -1,6 +1,7 @@
 //! The glue on the hot path: datagram → lines → samples → mapped updates →
 //! store. One `Ingester` per receiving thread, each with its own mapping
-//! cache; the store is locked once per datagram.
+//! cache; the store is locked once per datagram, or once per batch of
+//! datagrams (`ingest_batch`, fed by `recvmmsg`).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,38 +233,60 @@ impl Ingester {
 
     /// Ingests a datagram, or a chunk of complete lines from a stream.
     pub fn ingest(&mut self, data: &[u8], now: Instant, origin: Origin) {
+        self.ingest_batch(&[(data, origin)], now);
+    }
+
+    /// Ingests several datagrams (e.g. one `recvmmsg` batch) with one store
+    /// lock. Each datagram keeps its own origin (liveness counts senders,
+    /// the trailing newline marks the Datadog client per datagram); the
+    /// result is the same as ingesting them one by one in order.
+    pub fn ingest_batch(&mut self, datagrams: &[(&[u8], Origin)], now: Instant) {
         self.refresh_mapper();
         let shared = self.shared.clone();
         let t = &shared.telemetry;
-        for relay in &self.shared.relays {
-            relay.send_lines(data);
-        }
         let mut samples: Vec<Sample<'_>> = Vec::new();
-        for line in split_lines(data) {
-            t.lines.inc();
-            let stats = parse_line(line, &self.shared.parse_options, &mut samples);
-            t.samples
-                .inc_by(u64::from(stats.samples) + stats.errors.len() as u64);
-            t.tags.inc_by(u64::from(stats.tags));
-            t.tag_errors.inc_by(u64::from(stats.tag_errors));
-            for e in stats.errors {
-                t.sample_error(e).inc();
+        // Per sample: (dogstatsd, sender) of the datagram it came from.
+        let mut from: Vec<(bool, u64)> = Vec::new();
+        let mut lines = 0u64;
+        let (mut sample_count, mut tags, mut tag_errors) = (0u64, 0u64, 0u64);
+        for &(data, origin) in datagrams {
+            for relay in &self.shared.relays {
+                relay.send_lines(data);
+            }
+            let before = samples.len();
+            for line in split_lines(data) {
+                lines += 1;
+                let stats = parse_line(line, &self.shared.parse_options, &mut samples);
+                sample_count += u64::from(stats.samples) + stats.errors.len() as u64;
+                tags += u64::from(stats.tags);
+                tag_errors += u64::from(stats.tag_errors);
+                for e in stats.errors {
+                    t.sample_error(e).inc();
+                }
+            }
+            if samples.len() > before {
+                // The Datadog client ends every datagram with a newline (pystatsd
+                // never does); it also is the only one that writes `|#` tags.
+                let dogstatsd = (origin.datagram && data.ends_with(b"\n")) || contains(data, b"|#");
+                from.resize(samples.len(), (dogstatsd, origin.sender));
             }
         }
+        // One atomic add per batch, not per line: readers share these counters.
+        t.lines.inc_by(lines);
+        t.samples.inc_by(sample_count);
+        t.tags.inc_by(tags);
+        t.tag_errors.inc_by(tag_errors);
         if samples.is_empty() {
             return;
         }
-        // The Datadog client ends every datagram with a newline (pystatsd
-        // never does); it also is the only one that writes `|#` tags.
-        let dogstatsd = (origin.datagram && data.ends_with(b"\n")) || contains(data, b"|#");
         // Map outside the store lock; keep the outcomes alive for borrowing.
         let outcomes: Vec<Arc<MapOutcome>> = samples
             .iter()
             .map(|s| self.cache.map(&self.mapper, &s.name, s.value.kind()))
             .collect();
         let mut prepared = Vec::with_capacity(samples.len());
-        for (s, outcome) in samples.iter().zip(&outcomes) {
-            if let Some(p) = self.prepare(&shared, s, outcome, dogstatsd, origin.sender, now) {
+        for ((s, outcome), &(dogstatsd, sender)) in samples.iter().zip(&outcomes).zip(&from) {
+            if let Some(p) = self.prepare(&shared, s, outcome, dogstatsd, sender, now) {
                 prepared.push(p);
             }
         }

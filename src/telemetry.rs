@@ -124,6 +124,7 @@ pub struct Telemetry {
     pub udp_packets: Counter,
     pub udp_kernel_drops: AtomicU64,
     pub unixgram_packets: Counter,
+    pub datagrams_truncated: Counter,
     pub tcp_connections: Counter,
     pub tcp_connection_errors: Counter,
     pub tcp_too_long_lines: Counter,
@@ -144,6 +145,7 @@ pub struct Telemetry {
 
     pub scrape_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub receive_buffer_bytes: Mutex<Vec<(String, f64)>>,
+    pub receive_buffer_requested_bytes: Mutex<Vec<(String, f64)>>,
     conflicts: Mutex<HashMap<(&'static str, String), u64>>,
     pub relays: Mutex<Vec<(String, Arc<RelayStats>)>>,
     pub start_time_seconds: f64,
@@ -377,6 +379,12 @@ impl Telemetry {
             one(c(&self.unixgram_packets)),
         );
         push(
+            "statsd_exporter_datagrams_truncated_total",
+            "Datagrams longer than the 65535-byte receive slot, truncated by the kernel (their cut last line is also counted as a parse error).",
+            C,
+            one(c(&self.datagrams_truncated)),
+        );
+        push(
             "statsd_exporter_tcp_connections_total",
             "The total number of TCP connections handled.",
             C,
@@ -560,6 +568,16 @@ impl Telemetry {
             "The receive buffer size the kernel granted each datagram socket (it may cap the requested --statsd.read-buffer at net.core.rmem_max).",
             G,
             self.receive_buffer_bytes
+                .lock()
+                .iter()
+                .map(|(l, v)| (vec![("listener", l.clone())], *v))
+                .collect(),
+        );
+        push(
+            "statsd_exporter_receive_buffer_requested_bytes",
+            "The receive buffer each datagram socket asked for (--statsd.read-buffer, or 8 MiB when 0). Linux grants twice the request; a granted size below twice this was capped at net.core.rmem_max.",
+            G,
+            self.receive_buffer_requested_bytes
                 .lock()
                 .iter()
                 .map(|(l, v)| (vec![("listener", l.clone())], *v))

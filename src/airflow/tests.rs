@@ -789,7 +789,8 @@ fn tagged_first_events_make_no_stray_series_nor_a_false_warning() {
         .filter(|(n, _)| n.starts_with("airflow_dagrun_dependency_check_seconds"))
         .collect();
     assert!(
-        keys.iter().all(|(_, l)| l.iter().any(|(k, v)| k == "dag_id" && v == "etl")),
+        keys.iter()
+            .all(|(_, l)| l.iter().any(|(k, v)| k == "dag_id" && v == "etl")),
         "no unlabeled stray series from a tagged-first event: {keys:?}"
     );
     assert!(!keys.is_empty());
