@@ -23,3 +23,5 @@ pub mod sample;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod web;
+pub mod web_config;

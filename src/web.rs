@@ -1,0 +1,726 @@
+//! Serving the web side: plain HTTP or TLS (rustls) on every
+//! `--web.listen-address`, basic auth, response headers, and the HTTP
+//! limits (header read timeout, header size, request timeout, concurrent
+//! scrapes, open connections).
+//!
+//! The web configuration (`--web.config.file`) and the files it names are
+//! re-read when one of them changes (inode, size, mtime or ctime), checked
+//! at most once a second when a connection or request arrives. A change
+//! that does not load (bad YAML, unreadable or mismatched certificate and
+//! key, …) keeps the running configuration, is logged and counted.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::Router;
+use base64::Engine as _;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+use crate::web_config::{build_server_config, ConfigError, WebConfig};
+
+/// The HTTP limits the flags set.
+#[derive(Clone, Debug)]
+pub struct WebLimits {
+    /// TLS handshake plus request headers must arrive within this (0 = none).
+    pub read_header_timeout: Duration,
+    /// Largest request head (HTTP/1 read buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// A request that takes longer gets 503 (0 = none).
+    pub request_timeout: Duration,
+    /// Concurrent requests on the metrics path; more get 503 (0 = none).
+    pub max_requests: usize,
+    /// Open connections per process; more wait in the listen backlog (0 = none).
+    pub max_connections: usize,
+}
+
+impl Default for WebLimits {
+    fn default() -> Self {
+        WebLimits {
+            read_header_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_requests: 40,
+            max_connections: 512,
+        }
+    }
+}
+
+/// hyper refuses a smaller HTTP/1 buffer.
+const MIN_HEADER_BYTES: usize = 8192;
+
+/// Successful basic-auth checks remembered (bcrypt is slow on purpose).
+const AUTH_CACHE_SIZE: usize = 256;
+
+// ---------------------------------------------------------------------------
+// Self-metrics.
+// ---------------------------------------------------------------------------
+
+/// Why a TLS handshake failed (`reason` label).
+pub const HANDSHAKE_REASONS: [&str; 8] = [
+    "no_client_certificate",
+    "bad_client_certificate",
+    "peer_alert",
+    "incompatible",
+    "protocol",
+    "timeout",
+    "io",
+    "other",
+];
+
+/// Why a request was refused by basic auth (`reason` label).
+pub const AUTH_REASONS: [&str; 4] = ["missing", "malformed", "unknown_user", "wrong_password"];
+
+/// Why a request was answered 503 by a limit (`reason` label).
+pub const REJECT_REASONS: [&str; 2] = ["max_requests", "timeout"];
+
+/// Web-side counters; part of [`crate::telemetry::Telemetry`].
+#[derive(Debug)]
+pub struct WebStats {
+    handshake_failures: [Counter; HANDSHAKE_REASONS.len()],
+    auth_failures: [Counter; AUTH_REASONS.len()],
+    rejected: [Counter; REJECT_REASONS.len()],
+    reloads_success: Counter,
+    reloads_failure: Counter,
+    last_reload_successful: AtomicI64,
+}
+
+impl Default for WebStats {
+    fn default() -> Self {
+        WebStats {
+            handshake_failures: Default::default(),
+            auth_failures: Default::default(),
+            rejected: Default::default(),
+            reloads_success: Counter::default(),
+            reloads_failure: Counter::default(),
+            last_reload_successful: AtomicI64::new(1),
+        }
+    }
+}
+
+fn bump<const N: usize>(counters: &[Counter; N], names: &[&str; N], reason: &str) {
+    let i = names.iter().position(|n| *n == reason).unwrap_or(N - 1);
+    counters[i].inc();
+}
+
+impl WebStats {
+    pub fn handshake_failure(&self, reason: &str) {
+        bump(&self.handshake_failures, &HANDSHAKE_REASONS, reason);
+    }
+
+    pub fn auth_failure(&self, reason: &str) {
+        bump(&self.auth_failures, &AUTH_REASONS, reason);
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        bump(&self.rejected, &REJECT_REASONS, reason);
+    }
+
+    pub fn families(&self) -> Vec<FamilySnapshot> {
+        fn fam(
+            name: &str,
+            help: &str,
+            kind: FamilyType,
+            series: Vec<(Option<(&str, &str)>, f64)>,
+        ) -> FamilySnapshot {
+            FamilySnapshot {
+                name: name.to_string(),
+                help: help.to_string(),
+                kind,
+                series: series
+                    .into_iter()
+                    .map(|(label, v)| SeriesSnapshot {
+                        labels: label
+                            .map(|(k, v)| vec![(Box::<str>::from(k), Box::<str>::from(v))])
+                            .unwrap_or_default()
+                            .into(),
+                        value: SnapValue::Single(v),
+                    })
+                    .collect(),
+            }
+        }
+        let by = |key: &'static str, names: &[&'static str], cs: &[Counter]| {
+            names
+                .iter()
+                .zip(cs)
+                .map(|(n, c)| (Some((key, *n)), c.get() as f64))
+                .collect::<Vec<_>>()
+        };
+        vec![
+            fam(
+                "statsd_exporter_web_tls_handshake_failures_total",
+                "TLS handshakes on --web.listen-address that failed, by reason.",
+                FamilyType::Counter,
+                by("reason", &HANDSHAKE_REASONS, &self.handshake_failures),
+            ),
+            fam(
+                "statsd_exporter_web_auth_failures_total",
+                "HTTP requests refused with 401 by basic auth (--web.config.file), by reason.",
+                FamilyType::Counter,
+                by("reason", &AUTH_REASONS, &self.auth_failures),
+            ),
+            fam(
+                "statsd_exporter_web_requests_rejected_total",
+                "HTTP requests answered 503 by a limit: --web.max-requests concurrent scrapes, or --web.request-timeout.",
+                FamilyType::Counter,
+                by("reason", &REJECT_REASONS, &self.rejected),
+            ),
+            fam(
+                "statsd_exporter_web_config_reloads_total",
+                "Reloads of --web.config.file and the certificates it names after a change, by outcome.",
+                FamilyType::Counter,
+                vec![
+                    (Some(("outcome", "failure")), self.reloads_failure.get() as f64),
+                    (Some(("outcome", "success")), self.reloads_success.get() as f64),
+                ],
+            ),
+            fam(
+                "statsd_exporter_web_config_last_reload_successful",
+                "Whether the last load of --web.config.file and its certificates succeeded (1) or kept the previous one (0).",
+                FamilyType::Gauge,
+                vec![(None, self.last_reload_successful.load(Ordering::Relaxed) as f64)],
+            ),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The server.
+// ---------------------------------------------------------------------------
+
+/// One loaded web configuration.
+pub struct Loaded {
+    pub config: WebConfig,
+    acceptor: Option<TlsAcceptor>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Loaded {
+    fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Loaded {
+                config: WebConfig::default(),
+                acceptor: None,
+                headers: Vec::new(),
+            });
+        };
+        let config = WebConfig::load(path)?;
+        let acceptor = match &config.tls {
+            Some(t) => Some(TlsAcceptor::from(build_server_config(
+                path,
+                t,
+                config.http2,
+            )?)),
+            None => None,
+        };
+        let headers = config
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    HeaderName::from_bytes(k.as_bytes()).ok()?,
+                    HeaderValue::from_str(v).ok()?,
+                ))
+            })
+            .collect();
+        Ok(Loaded {
+            config,
+            acceptor,
+            headers,
+        })
+    }
+
+    pub fn tls(&self) -> bool {
+        self.acceptor.is_some()
+    }
+}
+
+/// Identity of a file as far as change detection goes.
+type Stamp = Option<(u64, u64, i64, i64, i64, i64, u64)>;
+
+fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f).ok().map(|m| {
+                (
+                    m.dev(),
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec(),
+                    m.size(),
+                )
+            })
+        })
+        .collect()
+}
+
+struct Watch {
+    last_check: Instant,
+    files: Vec<PathBuf>,
+    stamps: Vec<Stamp>,
+}
+
+/// Shared by every listen address.
+pub struct WebServer {
+    path: Option<PathBuf>,
+    limits: WebLimits,
+    metrics_path: String,
+    shared: Arc<crate::ingest::Shared>,
+    state: RwLock<Arc<Loaded>>,
+    watch: Mutex<Watch>,
+    scrapes: Option<Arc<Semaphore>>,
+    connections: Option<Arc<Semaphore>>,
+    auth_cache: Mutex<lru::LruCache<[u8; 32], ()>>,
+}
+
+impl WebServer {
+    /// Loads `path` (if any) and checks the certificates; an error here
+    /// stops the start.
+    pub fn new(
+        path: Option<PathBuf>,
+        mut limits: WebLimits,
+        metrics_path: String,
+        shared: Arc<crate::ingest::Shared>,
+    ) -> Result<Arc<WebServer>, ConfigError> {
+        let loaded = Loaded::load(path.as_deref())?;
+        for w in &loaded.config.warnings {
+            tracing::warn!(warning = %w, "web configuration");
+        }
+        if let Some(p) = &path {
+            tracing::info!(
+                file = %p.display(),
+                tls = loaded.tls(),
+                http2 = loaded.tls() && loaded.config.http2,
+                basic_auth_users = loaded.config.users.len(),
+                "web configuration loaded"
+            );
+        }
+        let files: Vec<PathBuf> = path.iter().cloned().chain(loaded.config.files()).collect();
+        limits.max_header_bytes = limits.max_header_bytes.max(MIN_HEADER_BYTES);
+        let sem = |n: usize| (n > 0).then(|| Arc::new(Semaphore::new(n)));
+        Ok(Arc::new(WebServer {
+            path,
+            scrapes: sem(limits.max_requests),
+            connections: sem(limits.max_connections),
+            limits,
+            metrics_path,
+            shared,
+            state: RwLock::new(Arc::new(loaded)),
+            watch: Mutex::new(Watch {
+                last_check: Instant::now(),
+                stamps: stamps(&files),
+                files,
+            }),
+            auth_cache: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(AUTH_CACHE_SIZE).expect("non-zero"),
+            )),
+        }))
+    }
+
+    fn stats(&self) -> &WebStats {
+        &self.shared.telemetry.web
+    }
+
+    /// The configuration in force, re-read first if a watched file changed
+    /// (checked at most once a second).
+    pub fn current(&self) -> Arc<Loaded> {
+        if self.path.is_some() {
+            if let Some(mut w) = self.watch.try_lock() {
+                if w.last_check.elapsed() >= Duration::from_secs(1) {
+                    w.last_check = Instant::now();
+                    self.check(&mut w);
+                }
+            }
+        }
+        self.state.read().clone()
+    }
+
+    fn check(&self, w: &mut Watch) {
+        let Some(path) = &self.path else { return };
+        let now = stamps(&w.files);
+        if now == w.stamps {
+            return;
+        }
+        let tls_before = self.state.read().tls();
+        let result = Loaded::load(Some(path)).and_then(|l| {
+            if l.tls() != tls_before {
+                Err(ConfigError {
+                    file: path.clone(),
+                    key: "tls_server_config".to_string(),
+                    line: None,
+                    message: "switching TLS on or off needs a restart".to_string(),
+                })
+            } else {
+                Ok(l)
+            }
+        });
+        let stats = self.stats();
+        match result {
+            Ok(loaded) => {
+                for warning in &loaded.config.warnings {
+                    tracing::warn!(warning = %warning, "web configuration");
+                }
+                let files: Vec<PathBuf> = std::iter::once(path.clone())
+                    .chain(loaded.config.files())
+                    .collect();
+                if files != w.files {
+                    w.stamps = stamps(&files);
+                    w.files = files;
+                } else {
+                    w.stamps = now;
+                }
+                *self.state.write() = Arc::new(loaded);
+                stats.reloads_success.inc();
+                stats.last_reload_successful.store(1, Ordering::Relaxed);
+                tracing::info!(file = %path.display(), "web configuration and certificates reloaded");
+            }
+            Err(e) => {
+                // Remember what failed so it is retried on the next change only.
+                w.stamps = now;
+                stats.reloads_failure.inc();
+                stats.last_reload_successful.store(0, Ordering::Relaxed);
+                tracing::error!(error = %e, "web configuration reload failed; keeping the running configuration and certificate");
+            }
+        }
+    }
+
+    /// Accepts connections on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, router: Router) {
+        loop {
+            let permit = match &self.connections {
+                Some(s) => match s.clone().acquire_owned().await {
+                    Ok(p) => Some(p),
+                    Err(_) => return,
+                },
+                None => None,
+            };
+            let (stream, _peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "web accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let me = self.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                me.connection(stream, router).await;
+            });
+        }
+    }
+
+    async fn connection(self: Arc<Self>, stream: tokio::net::TcpStream, router: Router) {
+        let _ = stream.set_nodelay(true);
+        let loaded = self.current();
+        let Some(acceptor) = loaded.acceptor.clone() else {
+            self.serve_http1(TokioIo::new(stream), router).await;
+            return;
+        };
+        drop(loaded);
+        let handshake = acceptor.accept(stream);
+        let result = if self.limits.read_header_timeout.is_zero() {
+            Ok(handshake.await)
+        } else {
+            tokio::time::timeout(self.limits.read_header_timeout, handshake).await
+        };
+        match result {
+            Err(_) => self.stats().handshake_failure("timeout"),
+            Ok(Err(e)) => {
+                let reason = classify_handshake_error(&e);
+                tracing::debug!(error = %e, reason, "TLS handshake failed");
+                self.stats().handshake_failure(reason);
+            }
+            Ok(Ok(tls)) => {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                if h2 {
+                    self.serve_http2(TokioIo::new(tls), router).await;
+                } else {
+                    self.serve_http1(TokioIo::new(tls), router).await;
+                }
+            }
+        }
+    }
+
+    fn service(
+        self: &Arc<Self>,
+        router: Router,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future = impl std::future::Future<Output = Result<Response<Body>, Infallible>> + Send,
+    > + Clone {
+        let me = self.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let me = me.clone();
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(me.respond(req, router).await) }
+        })
+    }
+
+    async fn serve_http1<I>(self: Arc<Self>, io: I, router: Router)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .max_buf_size(self.limits.max_header_bytes)
+            .header_read_timeout(Some(self.limits.read_header_timeout).filter(|d| !d.is_zero()));
+        if let Err(e) = b.serve_connection(io, self.service(router)).await {
+            tracing::debug!(error = %e, "http connection ended with an error");
+        }
+    }
+
+    async fn serve_http2<I>(self: Arc<Self>, io: I, router: Router)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.limits.max_header_bytes).unwrap_or(u32::MAX));
+        if let Err(e) = b.serve_connection(io, self.service(router)).await {
+            tracing::debug!(error = %e, "http/2 connection ended with an error");
+        }
+    }
+
+    async fn respond(self: Arc<Self>, req: Request<Incoming>, router: Router) -> Response<Body> {
+        let loaded = self.current();
+        let mut resp = match self.authorize(&loaded.config.users, req.headers()).await {
+            Err(reason) => {
+                self.stats().auth_failure(reason);
+                let mut r = Response::new(Body::from("Unauthorized\n"));
+                *r.status_mut() = StatusCode::UNAUTHORIZED;
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                r
+            }
+            Ok(()) => self.dispatch(req, router).await,
+        };
+        for (k, v) in &loaded.headers {
+            resp.headers_mut().insert(k.clone(), v.clone());
+        }
+        resp
+    }
+
+    async fn dispatch(&self, req: Request<Incoming>, router: Router) -> Response<Body> {
+        let _permit = if req.uri().path() == self.metrics_path {
+            match &self.scrapes {
+                Some(s) => match s.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        self.stats().rejected("max_requests");
+                        return plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "Limit of concurrent requests reached ({}), try again later.\n",
+                                self.limits.max_requests
+                            ),
+                        );
+                    }
+                },
+                None => None,
+            }
+        } else {
+            None
+        };
+        let call = router.oneshot(req.map(Body::new));
+        let result = if self.limits.request_timeout.is_zero() {
+            call.await
+        } else {
+            match tokio::time::timeout(self.limits.request_timeout, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.stats().rejected("timeout");
+                    return plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Request took longer than --web.request-timeout.\n".to_string(),
+                    );
+                }
+            }
+        };
+        match result {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Basic auth against the bcrypt hashes; `Err(reason)` when refused.
+    async fn authorize(
+        &self,
+        users: &BTreeMap<String, String>,
+        headers: &HeaderMap,
+    ) -> Result<(), &'static str> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let value = headers.get(header::AUTHORIZATION).ok_or("missing")?;
+        let (user, pass) = parse_basic(value).ok_or("malformed")?;
+        let hash = users.get(&user).cloned();
+        let mut h = Sha256::new();
+        for part in [
+            user.as_bytes(),
+            pass.as_bytes(),
+            hash.as_deref().unwrap_or("").as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if hash.is_some() && self.auth_cache.lock().get(&key).is_some() {
+            return Ok(());
+        }
+        let known = hash.is_some();
+        let ok = tokio::task::spawn_blocking(move || match hash {
+            Some(h) => bcrypt::verify(pass, &h).unwrap_or(false),
+            None => {
+                // Same work for an unknown user, so timing does not tell.
+                let _ = bcrypt::verify(pass, dummy_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !known {
+            return Err("unknown_user");
+        }
+        if !ok {
+            return Err("wrong_password");
+        }
+        self.auth_cache.lock().put(key, ());
+        Ok(())
+    }
+}
+
+fn plain(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| bcrypt::hash("not a password", 10).unwrap_or_default())
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
+    let v = value.to_str().ok()?;
+    let (scheme, rest) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// The `reason` label of a failed handshake.
+fn classify_handshake_error(e: &std::io::Error) -> &'static str {
+    use rustls::Error as E;
+    let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<E>()) else {
+        return "io";
+    };
+    match inner {
+        E::NoCertificatesPresented => "no_client_certificate",
+        E::InvalidCertificate(_) => "bad_client_certificate",
+        E::AlertReceived(_) => "peer_alert",
+        E::PeerIncompatible(_) => "incompatible",
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. }
+        | E::PeerMisbehaved(_)
+        | E::DecryptError => "protocol",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_parsing() {
+        let v = HeaderValue::from_static("Basic YWxpY2U6czNjcjN0OndpdGg6Y29sb25z");
+        assert_eq!(
+            parse_basic(&v),
+            Some(("alice".to_string(), "s3cr3t:with:colons".to_string()))
+        );
+        assert_eq!(parse_basic(&HeaderValue::from_static("Bearer abc")), None);
+        assert_eq!(parse_basic(&HeaderValue::from_static("Basic !!!")), None);
+        // "nocolon"
+        assert_eq!(
+            parse_basic(&HeaderValue::from_static("Basic bm9jb2xvbg==")),
+            None
+        );
+    }
+
+    #[test]
+    fn stats_families_count_by_reason() {
+        let s = WebStats::default();
+        s.handshake_failure("timeout");
+        s.handshake_failure("no_such_reason");
+        s.auth_failure("wrong_password");
+        let fams = s.families();
+        let value = |fam: &str, label: &str| {
+            fams.iter()
+                .find(|f| f.name == fam)
+                .unwrap()
+                .series
+                .iter()
+                .find(|x| x.labels.iter().any(|(_, v)| &**v == label))
+                .map(|x| match x.value {
+                    SnapValue::Single(v) => v,
+                    _ => f64::NAN,
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            value(
+                "statsd_exporter_web_tls_handshake_failures_total",
+                "timeout"
+            ),
+            1.0
+        );
+        assert_eq!(
+            value("statsd_exporter_web_tls_handshake_failures_total", "other"),
+            1.0
+        );
+        assert_eq!(
+            value("statsd_exporter_web_auth_failures_total", "wrong_password"),
+            1.0
+        );
+        assert_eq!(
+            value("statsd_exporter_web_auth_failures_total", "missing"),
+            0.0
+        );
+    }
+}
