@@ -524,7 +524,11 @@ impl WebServer {
         resp
     }
 
-    async fn dispatch(&self, req: Request<Incoming>, router: Router) -> Response<Body> {
+    async fn dispatch<B>(&self, req: Request<B>, router: Router) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let _permit = if req.uri().path() == self.metrics_path {
             match &self.scrapes {
                 Some(s) => match s.clone().try_acquire_owned() {
@@ -681,6 +685,88 @@ mod tests {
             parse_basic(&HeaderValue::from_static("Basic bm9jb2xvbg==")),
             None
         );
+    }
+
+    fn server(limits: WebLimits) -> Arc<WebServer> {
+        let app = crate::app::App::new(&crate::cli::Config::default()).unwrap();
+        WebServer::new(None, limits, "/metrics".into(), app.shared.clone()).unwrap()
+    }
+
+    fn rejected(w: &WebServer, reason: &str) -> u64 {
+        let i = REJECT_REASONS.iter().position(|r| *r == reason).unwrap();
+        w.stats().rejected[i].get()
+    }
+
+    /// A router whose /metrics waits until `gate` is notified.
+    fn gated_router(gate: Arc<tokio::sync::Notify>) -> Router {
+        Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let gate = gate.clone();
+                    async move {
+                        gate.notified().await;
+                        "done"
+                    }
+                }),
+            )
+            .route("/other", axum::routing::get(|| async { "other" }))
+    }
+
+    fn req(path: &str) -> Request<Body> {
+        Request::builder().uri(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn extra_concurrent_scrapes_get_503_at_once() {
+        let w = server(WebLimits {
+            max_requests: 1,
+            request_timeout: Duration::ZERO,
+            ..WebLimits::default()
+        });
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let router = gated_router(gate.clone());
+        let first = {
+            let (w, router) = (w.clone(), router.clone());
+            tokio::spawn(async move { w.dispatch(req("/metrics"), router).await })
+        };
+        let sem = w.scrapes.clone().unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        while sem.available_permits() > 0 {
+            assert!(Instant::now() < end, "the first scrape never started");
+            tokio::task::yield_now().await;
+        }
+        let second = w.dispatch(req("/metrics"), router.clone()).await;
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(rejected(&w, "max_requests"), 1);
+        // Other paths are not limited.
+        let other = w.dispatch(req("/other"), router.clone()).await;
+        assert_eq!(other.status(), StatusCode::OK);
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().status(), StatusCode::OK);
+        let third = {
+            let (w, router) = (w.clone(), router.clone());
+            tokio::spawn(async move { w.dispatch(req("/metrics"), router).await })
+        };
+        gate.notify_one();
+        assert_eq!(third.await.unwrap().status(), StatusCode::OK);
+        assert_eq!(rejected(&w, "max_requests"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_requests_get_503_after_the_timeout() {
+        let w = server(WebLimits {
+            request_timeout: Duration::from_millis(200),
+            ..WebLimits::default()
+        });
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let start = Instant::now();
+        let r = w.dispatch(req("/metrics"), gated_router(gate)).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert_eq!(rejected(&w, "timeout"), 1);
+        // The permit was given back.
+        assert_eq!(w.scrapes.as_ref().unwrap().available_permits(), 40);
     }
 
     #[test]

@@ -5,11 +5,18 @@
 # loopback addresses. Prints "tls: N passed, M failed"; exits non-zero if any
 # check failed.
 set -uo pipefail
-BIN=${1:?usage: tls.sh BINARY}
+BIN=$(realpath "${1:?usage: tls.sh BINARY}")
 cd "$(dirname "$0")/../.."
 EXAMPLES="$PWD/tests/data/web-config"
-command -v curl >/dev/null || { echo "tls.sh needs curl (Debian package curl)" >&2; exit 1; }
-command -v openssl >/dev/null || { echo "tls.sh needs openssl (Debian package openssl)" >&2; exit 1; }
+ensure() { # ensure COMMAND DEBIAN_PACKAGE
+  command -v "$1" >/dev/null && return
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  fi
+  command -v "$1" >/dev/null || { echo "tls.sh needs $1 (Debian package $2)" >&2; exit 1; }
+}
+ensure curl curl
+ensure openssl openssl
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -71,14 +78,14 @@ status() { "${CURL[@]}" -o /dev/null -w '%{http_code}' "$@"; }
 eq() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }; }
 
 # 1. TLS + basic auth, on both addresses.
-start basic-auth.yml || exit 1
+start basic-auth.yml || { echo "tls: $PASSED passed, 1 failed"; exit 1; }
 for P in "$P1" "$P2"; do
   check "https :$P without credentials -> 401" eq "$(status "https://localhost:$P/metrics")" 401
   check "https :$P wrong password -> 401" eq "$(status -u prometheus:wrong "https://localhost:$P/metrics")" 401
   check "https :$P right password -> 200" eq "$(status -u prometheus:scrape-secret "https://localhost:$P/metrics")" 200
 done
 check "401 carries WWW-Authenticate: Basic" bash -c \
-  "curl -s --cacert ca.crt -D - -o /dev/null https://localhost:$P1/metrics | tr -d '\r' | grep -qx 'WWW-Authenticate: Basic'"
+  "curl -s --cacert ca.crt -D - -o /dev/null https://localhost:$P1/metrics | tr -d '\r' | grep -qix 'WWW-Authenticate: Basic'"
 check "metrics body over TLS" bash -c \
   "curl -s --cacert ca.crt -u prometheus:scrape-secret https://localhost:$P1/metrics | grep -q '^statsd_exporter_build_info'"
 check "auth failures counted" bash -c \
@@ -91,7 +98,7 @@ check "HTTP/2 over TLS (ALPN h2)" eq "$("${CURL[@]}" --http2 -u prometheus:scrap
 stop_last
 
 # 2. Client certificates required.
-start client-certs.yml || exit 1
+start client-certs.yml || { echo "tls: $PASSED passed, $((FAILED + 1)) failed"; exit 1; }
 check "no client certificate -> handshake failure" bash -c \
   "! curl -s --max-time 5 --cacert ca.crt -o /dev/null https://localhost:$P1/metrics"
 check "client certificate from another CA -> handshake failure" bash -c \
