@@ -290,7 +290,14 @@ pub struct WebServer {
     scrapes: Option<Arc<Semaphore>>,
     connections: Option<Arc<Semaphore>>,
     auth_cache: Mutex<lru::LruCache<[u8; 32], ()>>,
+    /// bcrypt checks running at once (each is ~70 ms of CPU at cost 10):
+    /// a flood of wrong passwords queues here instead of filling the
+    /// blocking pool.
+    bcrypt_slots: Semaphore,
 }
+
+/// See [`WebServer::bcrypt_slots`].
+const BCRYPT_SLOTS: usize = 4;
 
 impl WebServer {
     /// Loads `path` (if any) and checks the certificates; an error here
@@ -330,6 +337,7 @@ impl WebServer {
                 stamps: stamps(&files),
                 files,
             }),
+            bcrypt_slots: Semaphore::new(BCRYPT_SLOTS),
             auth_cache: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(AUTH_CACHE_SIZE).expect("non-zero"),
             )),
@@ -596,6 +604,9 @@ impl WebServer {
             return Ok(());
         }
         let known = hash.is_some();
+        let Ok(_slot) = self.bcrypt_slots.acquire().await else {
+            return Err("wrong_password");
+        };
         let ok = tokio::task::spawn_blocking(move || match hash {
             Some(h) => bcrypt::verify(pass, &h).unwrap_or(false),
             None => {

@@ -656,6 +656,24 @@ fn plain_http_limits() {
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+
+    // No debug or profiling endpoints.
+    for path in [
+        "/debug/pprof/",
+        "/debug/pprof/profile",
+        "/debug/vars",
+        "/debug/",
+    ] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head[9..12], b"404", "{path}");
+    }
     running.stop();
 }
 
