@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, 
 use axum::Router;
 use base64::Engine as _;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
@@ -221,11 +221,7 @@ impl Loaded {
         };
         let config = WebConfig::load(path)?;
         let acceptor = match &config.tls {
-            Some(t) => Some(TlsAcceptor::from(build_server_config(
-                path,
-                t,
-                config.http2,
-            )?)),
+            Some(t) => Some(TlsAcceptor::from(build_server_config(path, t)?)),
             None => None,
         };
         let headers = config
@@ -316,7 +312,6 @@ impl WebServer {
             tracing::info!(
                 file = %p.display(),
                 tls = loaded.tls(),
-                http2 = loaded.tls() && loaded.config.http2,
                 basic_auth_users = loaded.config.users.len(),
                 "web configuration loaded"
             );
@@ -461,12 +456,7 @@ impl WebServer {
                 self.stats().handshake_failure(reason);
             }
             Ok(Ok(tls)) => {
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                if h2 {
-                    self.serve_http2(TokioIo::new(tls), router).await;
-                } else {
-                    self.serve_http1(TokioIo::new(tls), router).await;
-                }
+                self.serve_http1(TokioIo::new(tls), router).await;
             }
         }
     }
@@ -498,18 +488,6 @@ impl WebServer {
             .header_read_timeout(Some(self.limits.read_header_timeout).filter(|d| !d.is_zero()));
         if let Err(e) = b.serve_connection(io, self.service(router)).await {
             tracing::debug!(error = %e, "http connection ended with an error");
-        }
-    }
-
-    async fn serve_http2<I>(self: Arc<Self>, io: I, router: Router)
-    where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        b.timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.limits.max_header_bytes).unwrap_or(u32::MAX));
-        if let Err(e) = b.serve_connection(io, self.service(router)).await {
-            tracing::debug!(error = %e, "http/2 connection ended with an error");
         }
     }
 
@@ -625,6 +603,114 @@ impl WebServer {
         }
         self.auth_cache.lock().put(key, ());
         Ok(())
+    }
+}
+
+/// What `healthcheck` does with `--web.config.file`: without TLS, the
+/// plain check of [`crate::app::healthcheck`]; with TLS, GET `/-/healthy`
+/// over TLS on the loopback within 3 s. The server certificate is not
+/// verified (the check talks to its own process and only reads a status).
+/// With `basic_auth_users` the check has no password: a 401 carrying
+/// `WWW-Authenticate: Basic` proves the server is up and counts as healthy.
+pub fn healthcheck(addr: &str, web_config: Option<&Path>) -> Result<(), String> {
+    let config = match web_config {
+        None => WebConfig::default(),
+        Some(p) => WebConfig::load(p).map_err(|e| e.to_string())?,
+    };
+    if config.tls.is_none() && config.users.is_empty() {
+        return crate::app::healthcheck(addr);
+    }
+    use std::io::{Read, Write};
+    let target = match addr.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => addr.to_string(),
+    };
+    let sock = std::net::ToSocketAddrs::to_socket_addrs(&target)
+        .map_err(|e| format!("{target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target}: no address"))?;
+    let timeout = Duration::from_secs(3);
+    let tcp =
+        std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("{sock}: {e}"))?;
+    tcp.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET /-/healthy HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    let mut head = Vec::new();
+    if config.tls.is_some() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCert(
+                provider.signature_verification_algorithms,
+            )))
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::IpAddress(sock.ip().into());
+        let conn =
+            rustls::ClientConnection::new(Arc::new(client), name).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(request.as_bytes())
+            .map_err(|e| format!("TLS: {e}"))?;
+        let _ = tls.read_to_end(&mut head);
+    } else {
+        let mut tcp = tcp;
+        tcp.write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let _ = tcp.read_to_end(&mut head);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text.get(9..12).unwrap_or("");
+    let challenged = text.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("www-authenticate: basic")
+    });
+    match status {
+        "200" => Ok(()),
+        "401" if challenged && !config.users.is_empty() => Ok(()),
+        "" => Err("no HTTP response".to_string()),
+        other => Err(format!("status {other}")),
+    }
+}
+
+/// For [`healthcheck`] only: accepts any server certificate.
+#[derive(Debug)]
+struct AnyServerCert(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
     }
 }
 

@@ -112,7 +112,9 @@ pub struct TlsSettings {
 #[derive(Clone, Debug, Default)]
 pub struct WebConfig {
     pub tls: Option<TlsSettings>,
-    /// `http_server_config.http2` (default true; only with TLS).
+    /// `http_server_config.http2` (default true), accepted and checked,
+    /// but only HTTP/1.1 is served: smaller binary, fewer HTTP/2-specific
+    /// denial-of-service paths, and scrapes do not need multiplexing.
     pub http2: bool,
     /// `http_server_config.headers`, validated.
     pub headers: Vec<(String, String)>,
@@ -553,7 +555,6 @@ fn tls_settings(
 pub fn build_server_config(
     source: &Path,
     tls: &TlsSettings,
-    http2: bool,
 ) -> Result<Arc<ServerConfig>, ConfigError> {
     let text = std::fs::read_to_string(source).unwrap_or_default();
     let cx = Ctx {
@@ -636,11 +637,8 @@ pub fn build_server_config(
             )
         })?;
     config.ignore_client_order = tls.prefer_server_cipher_suites;
-    config.alpn_protocols = if http2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
-    };
+    // HTTP/1.1 only (see `WebConfig::http2`).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -390,6 +390,24 @@ fn basic_auth_with_bcrypt() {
 }
 
 #[test]
+fn healthcheck_subcommand_speaks_tls_and_accepts_the_auth_challenge() {
+    use airflow_statsd_exporter::web::healthcheck;
+    let ca = Ca::new("test CA");
+    let server = ca.leaf("server", true, false);
+    let h = Harness::start("basic-auth.yml", &server, |_| {}, |_| {});
+    let web_yml = h.dir.path().join("web.yml");
+    let addr = h.http[0].to_string();
+    healthcheck(&addr, Some(&web_yml)).expect("TLS + basic auth healthcheck");
+    // Without the web configuration it speaks plain HTTP to a TLS port: unhealthy.
+    assert!(healthcheck(&addr, None).is_err());
+    // Nothing listening: unhealthy.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    assert!(healthcheck(&closed_addr, Some(&web_yml)).is_err());
+}
+
+#[test]
 fn client_certificates_are_required_and_verified() {
     let ca = Ca::new("test CA");
     let client_ca = Ca::new("client CA");

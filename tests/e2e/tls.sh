@@ -94,7 +94,11 @@ check "plain http on the TLS port gets no HTTP answer" bash -c \
   "! curl -s --max-time 5 -o /dev/null http://127.0.0.1:$P1/metrics"
 check "untrusted server certificate is refused by curl" bash -c \
   "! curl -s --max-time 5 --cacert stranger-ca.crt -o /dev/null https://localhost:$P1/-/healthy"
-check "HTTP/2 over TLS (ALPN h2)" eq "$("${CURL[@]}" --http2 -u prometheus:scrape-secret -o /dev/null -w '%{http_version}' "https://localhost:$P2/metrics")" 2
+check "healthcheck subcommand over TLS + basic auth" \
+  "$BIN" healthcheck --web.listen-address="127.0.0.1:$P1" --web.config.file="$WORK/web.yml"
+check "healthcheck without the web config fails on a TLS port" bash -c \
+  "! '$BIN' healthcheck --web.listen-address=127.0.0.1:$P1 2>/dev/null"
+check "curl --http2 is served HTTP/1.1 (ALPN http/1.1 only)" eq "$("${CURL[@]}" --http2 -u prometheus:scrape-secret -o /dev/null -w '%{http_version}' "https://localhost:$P2/metrics")" 1.1
 stop_last
 
 # 2. Client certificates required.
