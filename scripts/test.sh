@@ -50,6 +50,9 @@ BIN="$PWD/target/release/airflow-statsd-exporter"
 step "end-to-end: real binary, real sockets, promtool"
 bash tests/e2e/run.sh "$BIN"
 
+step "TLS end-to-end: curl and openssl certificates against the release binary"
+bash tests/e2e/tls.sh "$BIN"
+
 step "bad input over real sockets: every rejection counted under its reason, /metrics valid (docs/reliability.md)"
 python3 tests/e2e/bad_input.py "$BIN"
 

@@ -358,12 +358,20 @@ impl Running {
 
 /// Binds everything and starts serving. Must run inside a tokio runtime.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    if config.web_config_file.is_some() {
-        anyhow::bail!(
-            "--web.config.file (TLS and basic auth) is not supported yet; refusing to serve metrics without the protection it asks for"
-        );
-    }
     let app = Arc::new(App::new(config)?);
+    let web = crate::web::WebServer::new(
+        config.web_config_file.clone(),
+        crate::web::WebLimits {
+            read_header_timeout: config.web_read_header_timeout,
+            max_header_bytes: config.web_max_header_bytes,
+            request_timeout: config.web_request_timeout,
+            max_requests: config.web_max_requests,
+            max_connections: config.web_max_connections,
+        },
+        config.web_telemetry_path.clone(),
+        app.shared.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?;
     let shared = app.shared.clone();
     let mut bound = Bound::default();
     let mut threads = Vec::new();
@@ -436,11 +444,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         bound.http.push(l.local_addr()?);
         let l = tokio::net::TcpListener::from_std(l)?;
         let router = crate::http::router(app.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, router).await {
-                tracing::error!(error = %e, "http server stopped");
-            }
-        });
+        // Plain HTTP or TLS per --web.config.file, with the HTTP limits.
+        tokio::spawn(web.clone().serve(l, router));
     }
     *app.bound.lock() = bound.clone();
 
@@ -485,11 +490,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// the grace period at once.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut running = start(&config).await?;
-    let app = running.app.clone();
+    // Handlers first: a signal right after "ready" must not kill the process.
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut running = start(&config).await?;
+    let app = running.app.clone();
     let graceful = loop {
         tokio::select! {
             _ = hup.recv() => {

@@ -131,6 +131,15 @@ pub struct Config {
     pub web_enable_lifecycle: bool,
     pub web_enable_openmetrics: bool,
     pub web_config_file: Option<PathBuf>,
+    /// `--web.read-header-timeout` (0 = none).
+    pub web_read_header_timeout: Duration,
+    pub web_max_header_bytes: usize,
+    /// `--web.request-timeout` (0 = none).
+    pub web_request_timeout: Duration,
+    /// `--web.max-requests` (0 = no limit).
+    pub web_max_requests: usize,
+    /// `--web.max-connections` (0 = no limit).
+    pub web_max_connections: usize,
     /// `None` = disabled (explicitly empty).
     pub statsd_listen_udp: Option<String>,
     /// `None` = disabled (explicitly empty).
@@ -420,8 +429,54 @@ pub static FLAGS: &[FlagSpec] = &[
         "",
         G::Web,
         "Path to configuration file that can enable TLS or authentication (exporter-toolkit \
-         format, see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md).",
+         format, see https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md). \
+         Supported keys and limits: docs/web-config.md. The file and the certificates it names are \
+         re-read when they change.",
     ),
+    FlagSpec::new(
+        "web.read-header-timeout",
+        K::Duration,
+        "10s",
+        G::Web,
+        "Time a client has to complete the TLS handshake and send a request's headers; slower \
+         connections are closed (slowloris protection). 0 = no limit.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "web.max-header-bytes",
+        K::Uint,
+        "65536",
+        G::Web,
+        "Largest request head (request line and headers) in bytes; larger ones get 431. \
+         Values below 8192 count as 8192.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "web.request-timeout",
+        K::Duration,
+        "30s",
+        G::Web,
+        "A request not answered within this gets 503. 0 = no limit.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "web.max-requests",
+        K::Uint,
+        "40",
+        G::Web,
+        "Maximum number of parallel scrape requests on the metrics path; further ones get 503 at \
+         once. 0 = no limit.",
+    )
+    .ours(),
+    FlagSpec::new(
+        "web.max-connections",
+        K::Uint,
+        "512",
+        G::Web,
+        "Maximum number of simultaneous HTTP connections; further ones wait in the listen \
+         backlog. 0 = no limit.",
+    )
+    .ours(),
     // Listeners.
     FlagSpec::new(
         "statsd.listen-udp",
@@ -1127,6 +1182,11 @@ impl Resolved {
             web_enable_lifecycle: self.bool("web.enable-lifecycle"),
             web_enable_openmetrics: self.bool("web.enable-openmetrics"),
             web_config_file: self.non_empty("web.config.file").map(PathBuf::from),
+            web_read_header_timeout: self.duration("web.read-header-timeout"),
+            web_max_header_bytes: self.uint("web.max-header-bytes"),
+            web_request_timeout: self.duration("web.request-timeout"),
+            web_max_requests: self.uint("web.max-requests"),
+            web_max_connections: self.uint("web.max-connections"),
             statsd_listen_udp: self.non_empty("statsd.listen-udp"),
             statsd_listen_tcp: self.non_empty("statsd.listen-tcp"),
             statsd_listen_unixgram: self.non_empty("statsd.listen-unixgram").map(PathBuf::from),
@@ -1473,6 +1533,17 @@ mod tests {
             ("web.config.file", "/etc/web.yml", |c| {
                 c.web_config_file == Some(PathBuf::from("/etc/web.yml"))
             }),
+            ("web.read-header-timeout", "2s", |c| {
+                c.web_read_header_timeout == Duration::from_secs(2)
+            }),
+            ("web.max-header-bytes", "16384", |c| {
+                c.web_max_header_bytes == 16384
+            }),
+            ("web.request-timeout", "1m", |c| {
+                c.web_request_timeout == Duration::from_secs(60)
+            }),
+            ("web.max-requests", "3", |c| c.web_max_requests == 3),
+            ("web.max-connections", "7", |c| c.web_max_connections == 7),
             ("statsd.listen-udp", "127.0.0.1:8125", |c| {
                 c.statsd_listen_udp.as_deref() == Some("127.0.0.1:8125")
             }),

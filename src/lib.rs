@@ -24,3 +24,5 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod watch;
+pub mod web;
+pub mod web_config;

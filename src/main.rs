@@ -27,7 +27,8 @@ fn main() -> ExitCode {
                 .web_listen_addresses
                 .first()
                 .map_or(":9102", String::as_str);
-            match app::healthcheck(addr) {
+            match airflow_statsd_exporter::web::healthcheck(addr, config.web_config_file.as_deref())
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("unhealthy: {e}");

@@ -149,6 +149,8 @@ pub struct Telemetry {
     conflicts: Mutex<HashMap<(&'static str, String), u64>>,
     pub relays: Mutex<Vec<(String, Arc<RelayStats>)>>,
     pub start_time_seconds: f64,
+    /// TLS, auth and HTTP-limit counters of the web side.
+    pub web: crate::web::WebStats,
 }
 
 impl Telemetry {
@@ -617,6 +619,7 @@ impl Telemetry {
             );
         }
         process_families(self.start_time_seconds, &mut push);
+        out.extend(self.web.families());
         out
     }
 }

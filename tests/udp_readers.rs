@@ -115,8 +115,11 @@ fn two_reuseport_readers_receive_every_line() {
             .unwrap();
         }
     }
-    let body = wait_for(h.http, "all 3000 lines", |m| {
+    // Lines are counted when parsed, before the store applies them: wait
+    // for both.
+    let body = wait_for(h.http, "all 3000 lines applied", |m| {
         sample(m, "statsd_exporter_lines_total") == Some(3000.0)
+            && sample(m, "rp_count") == Some(1000.0)
     });
     assert_eq!(sample(&body, "rp_count"), Some(1000.0));
     assert_eq!(sample(&body, "rp_other"), Some(40.0 * 300.0));
