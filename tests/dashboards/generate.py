@@ -45,6 +45,14 @@ def sel(metric, extra="", flt=F):
     return "%s{%s%s}" % (metric, extra + ", " if extra else "", flt)
 
 
+def increase_or_zero(metric):
+    """Increase of a counter the exporter creates at its first event: 0 (with the
+    namespace/job labels of a live scheduler) until then, so the panel shows "none"
+    rather than "no data"."""
+    return "sum by (%s) (increase(%s[%s]))\nor\nsum by (%s) (%s) * 0" % (
+        G, sel(metric), RI, G, sel("airflow_heartbeats_total", 'component="scheduler"'))
+
+
 def q(expr, legend="", instant=False, fmt=None):
     t = {"expr": expr, "legendFormat": legend or "__auto"}
     if instant:
@@ -447,13 +455,11 @@ def scheduler_health():
         "uncleanly). Increase per rate interval.",
         "short",
         [
-            q("sum by (%s) (increase(%s[%s]))" % (G, sel("airflow_job_heartbeat_failures_total"), RI),
+            q(increase_or_zero("airflow_job_heartbeat_failures_total"),
               "job heartbeat failures"),
-            q("sum by (%s) (increase(%s[%s]))"
-              % (G, sel("airflow_local_task_job_heartbeat_failures_total"), RI),
+            q(increase_or_zero("airflow_local_task_job_heartbeat_failures_total"),
               "local task job heartbeat failures"),
-            q("sum by (%s) (increase(%s[%s]))"
-              % (G, sel("airflow_scheduler_stale_jobs_failed_total"), RI),
+            q(increase_or_zero("airflow_scheduler_stale_jobs_failed_total"),
               "stale scheduler jobs failed"),
         ],
         bars=True,
@@ -494,8 +500,9 @@ def scheduler_health():
         "(airflow_scheduler_critical_section_busy_total / loops). Only HA deployments have "
         "contention; a high ratio means more schedulers do not add throughput.",
         "percentunit",
-        [q("sum by (%s) (rate(%s[%s]))\n/\nsum by (%s) (rate(%s[%s]))" % (
+        [q("(\n  sum by (%s) (rate(%s[%s]))\n  or\n  sum by (%s) (rate(%s[%s])) * 0\n)\n/\nsum by (%s) (rate(%s[%s]))" % (
             G, sel("airflow_scheduler_critical_section_busy_total"), RI,
+            G, sel("airflow_scheduler_loop_duration_seconds_count"), RI,
             G, sel("airflow_scheduler_loop_duration_seconds_count"), RI), "busy / loops")],
         maxv=1,
     ))
@@ -610,12 +617,9 @@ def scheduler_health():
         "invisible in the Airflow UI: the file simply stops updating.",
         "short",
         [
-            q("sum by (%s) (increase(%s[%s]))"
-              % (G, sel("airflow_dag_processing_processor_timeouts_total"), RI), "processor timeouts"),
-            q("sum by (%s) (increase(%s[%s]))"
-              % (G, sel("airflow_dag_processing_manager_stalls_total"), RI), "manager stalls"),
-            q("sum by (%s) (increase(%s[%s]))"
-              % (G, sel("airflow_dag_file_refresh_errors_total"), RI), "refresh errors"),
+            q(increase_or_zero("airflow_dag_processing_processor_timeouts_total"), "processor timeouts"),
+            q(increase_or_zero("airflow_dag_processing_manager_stalls_total"), "manager stalls"),
+            q(increase_or_zero("airflow_dag_file_refresh_errors_total"), "refresh errors"),
         ],
         bars=True, w=8,
     ))
