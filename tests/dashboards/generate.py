@@ -49,8 +49,8 @@ def increase_or_zero(metric):
     """Increase of a counter the exporter creates at its first event: 0 (with the
     namespace/job labels of a live scheduler) until then, so the panel shows "none"
     rather than "no data"."""
-    return "sum by (%s) (increase(%s[%s]))\nor\nsum by (%s) (%s) * 0" % (
-        G, sel(metric), RI, G, sel("airflow_heartbeats_total", 'component="scheduler"'))
+    return "sum by (%s) (increase(%s[%s]))\nor\nmax by (%s) (%s) * 0" % (
+        G, sel(metric), RI, G, sel("airflow_live_heartbeat_senders", 'component="scheduler"'))
 
 
 def q(expr, legend="", instant=False, fmt=None):
