@@ -65,6 +65,9 @@ bash tests/alerts/run.sh
 step "contract: real Prometheus scraping the binary with the shipped rules (corpus + simulator scenarios)"
 python3 tests/contract/contract.py "$BIN"
 
+step "real Airflow end to end: Airflow 3.3.2 from PyPI, Prometheus, the shipped alerts (docs/real-airflow-e2e.md)"
+bash tests/e2e/real-airflow/run.sh --bin="$BIN"
+
 step "browser: /cardinality in headless Chromium (XSS, limit markers, 100k-series timing)"
 ensure_chromium
 bash tests/browser/run.sh "$BIN"
