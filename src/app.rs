@@ -532,35 +532,3 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("grace period over; exiting");
     Ok(())
 }
-
-/// What `healthcheck` does: GET `/-/healthy` on `addr` (`:9102` means the
-/// loopback) within 3 s and expect a 200.
-pub fn healthcheck(addr: &str) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let target = match addr.strip_prefix(':') {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => addr.to_string(),
-    };
-    let sock = std::net::ToSocketAddrs::to_socket_addrs(&target)
-        .map_err(|e| format!("{target}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{target}: no address"))?;
-    let timeout = Duration::from_secs(3);
-    let mut s =
-        std::net::TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("{sock}: {e}"))?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET /-/healthy HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).map_err(|e| e.to_string())?;
-    match &head[9..12] {
-        b"200" => Ok(()),
-        other => Err(format!("status {}", String::from_utf8_lossy(other))),
-    }
-}

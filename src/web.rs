@@ -606,20 +606,18 @@ impl WebServer {
     }
 }
 
-/// What `healthcheck` does with `--web.config.file`: without TLS, the
-/// plain check of [`crate::app::healthcheck`]; with TLS, GET `/-/healthy`
-/// over TLS on the loopback within 3 s. The server certificate is not
-/// verified (the check talks to its own process and only reads a status).
-/// With `basic_auth_users` the check has no password: a 401 carrying
-/// `WWW-Authenticate: Basic` proves the server is up and counts as healthy.
+/// What the `healthcheck` subcommand does (the image's HEALTHCHECK): GET
+/// `/-/healthy` on `addr` (`:9102` means the loopback) within 3 s and expect
+/// a 200; over TLS when `--web.config.file` sets it up. The server
+/// certificate is not verified (the check talks to its own process and only
+/// reads a status). With `basic_auth_users` the check has no password: a 401
+/// carrying `WWW-Authenticate: Basic` proves the server is up and counts as
+/// healthy.
 pub fn healthcheck(addr: &str, web_config: Option<&Path>) -> Result<(), String> {
     let config = match web_config {
         None => WebConfig::default(),
         Some(p) => WebConfig::load(p).map_err(|e| e.to_string())?,
     };
-    if config.tls.is_none() && config.users.is_empty() {
-        return crate::app::healthcheck(addr);
-    }
     use std::io::{Read, Write};
     let target = match addr.strip_prefix(':') {
         Some(port) => format!("127.0.0.1:{port}"),

@@ -3,16 +3,15 @@
 //! `/metrics` for a condition until a deadline.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
-use airflow_statsd_exporter::app::{self, Running};
 use airflow_statsd_exporter::cli::Config;
 
 mod common;
-use common::{request, sample, wait_for, DEADLINE};
+use common::{request, sample, wait_for, Harness, DEADLINE};
 
 fn base_config(dir: &Path) -> Config {
     Config {
@@ -25,50 +24,18 @@ fn base_config(dir: &Path) -> Config {
     }
 }
 
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    running: Option<Running>,
-    http: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    fn start(tweak: impl FnOnce(&mut Config, &Path)) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = base_config(dir.path());
-        tweak(&mut config, dir.path());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = rt.block_on(app::start(&config)).expect("start");
-        let http = running.bound().http[0];
-        Harness {
-            rt,
-            running: Some(running),
-            http,
-            _dir: dir,
-        }
-    }
-
-    fn running(&self) -> &Running {
-        self.running.as_ref().unwrap()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop();
-        }
-        let _ = &self.rt;
-    }
+/// Starts with `base_config`, adjusted by `tweak`.
+fn start(tweak: impl FnOnce(&mut Config, &Path)) -> Harness {
+    Harness::start(|dir| {
+        let mut c = base_config(dir);
+        tweak(&mut c, dir);
+        c
+    })
 }
 
 #[test]
 fn every_listener_ingests() {
-    let h = Harness::start(|_, _| {});
+    let h = start(|_, _| {});
     let b = h.running().bound();
     assert!(h.running().app.is_ready());
     assert_eq!(request(h.http, "GET", "/-/ready", "").status, 200);
@@ -121,7 +88,7 @@ fn every_listener_ingests() {
 
 #[test]
 fn bad_input_is_counted_and_valid_neighbours_survive() {
-    let h = Harness::start(|_, _| {});
+    let h = start(|_, _| {});
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut dgram =
@@ -168,7 +135,7 @@ fn bad_input_is_counted_and_valid_neighbours_survive() {
 
 #[test]
 fn long_tcp_lines_are_discarded_without_closing_the_connection() {
-    let h = Harness::start(|c, _| c.max_line_length = 64);
+    let h = start(|c, _| c.max_line_length = 64);
     let b = h.running().bound();
     let mut tcp = TcpStream::connect(b.tcp[0]).unwrap();
     let long = format!("{}:1|c\n", "a".repeat(500));
@@ -185,7 +152,7 @@ fn long_tcp_lines_are_discarded_without_closing_the_connection() {
 
 #[test]
 fn connection_limit_rejects_and_counts() {
-    let h = Harness::start(|c, _| c.tcp_max_connections = 1);
+    let h = start(|c, _| c.tcp_max_connections = 1);
     let b = h.running().bound();
     let mut first = TcpStream::connect(b.tcp[0]).unwrap();
     first.write_all(b"held:1|c\n").unwrap();
@@ -202,7 +169,7 @@ fn connection_limit_rejects_and_counts() {
 
 #[test]
 fn silent_connections_give_way_to_senders_at_the_limit() {
-    let h = Harness::start(|c, _| c.tcp_max_connections = 2);
+    let h = start(|c, _| c.tcp_max_connections = 2);
     let b = h.running().bound();
     // Two half-open clients: connect, never send.
     let silent: Vec<TcpStream> = (0..2)
@@ -237,7 +204,7 @@ fn silent_connections_give_way_to_senders_at_the_limit() {
 
 #[test]
 fn lifecycle_reload_keeps_old_mapping_on_error() {
-    let h = Harness::start(|c, dir| {
+    let h = start(|c, dir| {
         let p = dir.join("mapping.yml");
         std::fs::write(
             &p,
@@ -256,7 +223,7 @@ fn lifecycle_reload_keeps_old_mapping_on_error() {
         sample(m, "first{which=\"one\"}") == Some(1.0)
     });
 
-    let path = h._dir.path().join("mapping.yml");
+    let path = h.dir.path().join("mapping.yml");
     std::fs::write(&path, "mappings:\n- match: a.*\n  name: second\n").unwrap();
     assert_eq!(request(h.http, "GET", "/-/reload", "").status, 405);
     let r = request(h.http, "POST", "/-/reload", "");
@@ -313,7 +280,7 @@ fn configmap_swap(dir: &Path, version: u32, content: &str) {
 #[test]
 fn mapping_file_changes_are_reloaded_and_unchanged_rules_keep_their_series() {
     let keep = "- match: keep.*\n  name: kept\n  labels:\n    which: $1\n";
-    let h = Harness::start(|c, dir| {
+    let h = start(|c, dir| {
         configmap_swap(
             dir,
             1,
@@ -323,7 +290,7 @@ fn mapping_file_changes_are_reloaded_and_unchanged_rules_keep_their_series() {
         c.mapping_config = Some(dir.join("mapping.yml"));
         c.mapping_watch_interval = Duration::from_millis(50);
     });
-    let dir = h._dir.path();
+    let dir = h.dir.path();
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.send_to(b"keep.x:1|c\nb.y:1|c", b.udp[0]).unwrap();
@@ -392,14 +359,14 @@ fn mapping_file_changes_are_reloaded_and_unchanged_rules_keep_their_series() {
 
 #[test]
 fn lifecycle_is_off_by_default() {
-    let h = Harness::start(|_, _| {});
+    let h = start(|_, _| {});
     assert_eq!(request(h.http, "POST", "/-/reload", "").status, 403);
     assert_eq!(request(h.http, "POST", "/-/quit", "").status, 403);
 }
 
 #[test]
 fn gzip_and_openmetrics_negotiation() {
-    let h = Harness::start(|c, _| c.web_enable_openmetrics = true);
+    let h = start(|c, _| c.web_enable_openmetrics = true);
     let b = h.running().bound();
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -438,7 +405,7 @@ fn gzip_and_openmetrics_negotiation() {
 
 #[test]
 fn landing_page_lists_listeners_and_links() {
-    let h = Harness::start(|_, _| {});
+    let h = start(|_, _| {});
     let r = request(h.http, "GET", "/", "");
     assert_eq!(r.status, 200);
     let page = r.text();
@@ -450,7 +417,7 @@ fn landing_page_lists_listeners_and_links() {
 
 #[test]
 fn empty_address_disables_a_listener() {
-    let h = Harness::start(|c, _| {
+    let h = start(|c, _| {
         c.statsd_listen_tcp = None;
         c.statsd_listen_unixgram = None;
     });
@@ -464,7 +431,7 @@ fn relay_forwards_lines_unchanged() {
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     sink.set_read_timeout(Some(DEADLINE)).unwrap();
     let target = sink.local_addr().unwrap().to_string();
-    let h = Harness::start(|c, _| {
+    let h = start(|c, _| {
         c.relay_addresses = vec![target.clone()];
         c.relay_packet_length = 30;
     });
@@ -496,7 +463,7 @@ fn relay_forwards_lines_unchanged() {
 
 #[test]
 fn series_limit_bounds_the_store_and_counts_drops() {
-    let h = Harness::start(|c, _| c.max_series = 3);
+    let h = start(|c, _| c.max_series = 3);
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let lines: String = (0..10).map(|i| format!("flood.n{i}:1|c\n")).collect();
@@ -519,7 +486,7 @@ fn series_limit_bounds_the_store_and_counts_drops() {
 
 #[test]
 fn label_values_fold_into_overflow_and_sums_stay_exact() {
-    let h = Harness::start(|c, _| c.max_label_values = 2);
+    let h = start(|c, _| c.max_label_values = 2);
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let lines: String = (0..5)
@@ -537,7 +504,7 @@ fn label_values_fold_into_overflow_and_sums_stay_exact() {
 
 #[test]
 fn default_ttl_expires_idle_series() {
-    let h = Harness::start(|c, _| c.default_ttl = std::time::Duration::from_secs(1));
+    let h = start(|c, _| c.default_ttl = std::time::Duration::from_secs(1));
     let b = h.running().bound();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.send_to(b"short.lived:1|c", b.udp[0]).unwrap();
@@ -560,11 +527,14 @@ fn default_ttl_expires_idle_series() {
 
 #[test]
 fn healthcheck_subcommand_logic() {
-    let h = Harness::start(|_, _| {});
-    assert_eq!(app::healthcheck(&h.http.to_string()), Ok(()));
+    let h = start(|_, _| {});
+    assert_eq!(
+        airflow_statsd_exporter::web::healthcheck(&h.http.to_string(), None),
+        Ok(())
+    );
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    assert!(app::healthcheck(&free.to_string()).is_err());
+    assert!(airflow_statsd_exporter::web::healthcheck(&free.to_string(), None).is_err());
 }

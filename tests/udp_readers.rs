@@ -2,98 +2,31 @@
 //! port (SO_REUSEPORT), truncated Unix datagrams, and the receive-buffer
 //! self-metrics. Every wait polls `/metrics` until a deadline.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::time::{Duration, Instant};
 
-use airflow_statsd_exporter::app::{self, Running};
 use airflow_statsd_exporter::cli::Config;
 
-const DEADLINE: Duration = Duration::from_secs(10);
+mod common;
+use common::{sample, scrape, wait_for, Harness};
 
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read http");
-    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
-    raw
-}
-
-fn sample(body: &str, series: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn wait_for(addr: SocketAddr, what: &str, cond: impl Fn(&str) -> bool) -> String {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        let body = scrape(addr);
-        if cond(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < end,
-            "timed out waiting for {what}; last scrape:\n{body}"
-        );
-        std::thread::yield_now();
-    }
-}
-
-struct Harness {
-    _rt: tokio::runtime::Runtime,
-    running: Option<Running>,
-    http: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
+/// Starts with only a UDP listener, adjusted by `tweak`.
+fn start(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Harness {
+    Harness::start(|dir| {
+        let mut c = Config {
             web_listen_addresses: vec!["127.0.0.1:0".into()],
             statsd_listen_udp: Some("127.0.0.1:0".into()),
             statsd_listen_tcp: None,
             ..Config::default()
         };
-        tweak(&mut config, dir.path());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = rt.block_on(app::start(&config)).expect("start");
-        let http = running.bound().http[0];
-        Harness {
-            _rt: rt,
-            running: Some(running),
-            http,
-            _dir: dir,
-        }
-    }
-
-    fn running(&self) -> &Running {
-        self.running.as_ref().unwrap()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop();
-        }
-    }
+        tweak(&mut c, dir);
+        c
+    })
 }
 
 #[test]
 fn two_reuseport_readers_receive_every_line() {
-    let h = Harness::start(|c, _| c.udp_readers = 2);
+    let h = start(|c, _| c.udp_readers = 2);
     let target = h.running().bound().udp[0];
     let body = scrape(h.http);
     let listeners: Vec<&str> = body
@@ -135,7 +68,7 @@ fn two_reuseport_readers_receive_every_line() {
 
 #[test]
 fn truncated_unix_datagrams_are_counted_and_the_rest_ingested() {
-    let h = Harness::start(|c, dir| {
+    let h = start(|c, dir| {
         c.statsd_listen_udp = None;
         c.statsd_listen_unixgram = Some(dir.join("statsd.dgram"));
     });

@@ -4,7 +4,53 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use airflow_statsd_exporter::app::{self, Running};
+use airflow_statsd_exporter::cli::Config;
+
+/// An exporter started in-process on loopback ports, stopped on drop.
+pub struct Harness {
+    _rt: tokio::runtime::Runtime,
+    pub running: Option<Running>,
+    pub http: SocketAddr,
+    /// Holds the Unix sockets and mapping files of the test.
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Starts with the config `make` builds for a fresh temporary directory.
+    pub fn start(make: impl FnOnce(&Path) -> Config) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let config = make(dir.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt.block_on(app::start(&config)).expect("start");
+        let http = running.bound().http[0];
+        Harness {
+            _rt: rt,
+            running: Some(running),
+            http,
+            dir,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
 
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
