@@ -123,11 +123,11 @@ mappings:
   - match: "limited.*.*"
     name: "limited"
     labels:
-      a: "$1"
-      b: "$2"
+      la: "$1"
+      lb: "$2"
     limits:
       max_series: 3
-      max_label_values: {a: 2}
+      max_label_values: {la: 2}
       max_label_value_length: 8
   - match: "(.*)\\.re\\.(.*)"
     match_type: regex
