@@ -367,7 +367,6 @@ fn spawn_datagram_reader(
                 match recv(&mut batch) {
                     Ok(n) => {
                         let t = &shared.telemetry;
-                        packets(t).inc_by(n as u64);
                         let truncated = batch.truncated() as u64;
                         if truncated > 0 {
                             tracing::debug!(
@@ -384,6 +383,9 @@ fn spawn_datagram_reader(
                         let datagrams: Vec<(&[u8], Origin)> =
                             batch.datagrams().filter(|(d, _)| !d.is_empty()).collect();
                         ingester.ingest_batch(&datagrams, Instant::now());
+                        // Counted once applied: a reader of /metrics that sees
+                        // N packets also sees their samples.
+                        packets(t).inc_by(n as u64);
                         if n < BATCH && drain_until.is_none() {
                             std::thread::sleep(COALESCE);
                         }
