@@ -571,6 +571,9 @@ struct Conn {
     sent: AtomicBool,
     /// Notified to make the connection close.
     evict: tokio::sync::Notify,
+    /// Chosen by a newcomer: no other newcomer may pick it, so newcomers
+    /// waiting for a slot never outnumber the open connections.
+    claimed: AtomicBool,
 }
 
 impl Conn {
@@ -629,11 +632,13 @@ impl StreamContext {
         EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
     }
 
-    /// Asks the connection that should give way to close; `false` if none.
+    /// Asks the connection that should give way to close; `false` if none
+    /// (every candidate is already claimed by another newcomer).
     fn evict_one(&self) -> bool {
         let open = self.open.lock();
         let view: Vec<(u64, bool, u64)> = open
             .iter()
+            .filter(|c| !c.claimed.load(Ordering::Relaxed))
             .map(|c| {
                 (
                     c.id,
@@ -647,6 +652,7 @@ impl StreamContext {
             .and_then(|id| open.iter().find(|c| c.id == id))
         {
             Some(c) => {
+                c.claimed.store(true, Ordering::Relaxed);
                 c.evict.notify_one();
                 true
             }
@@ -677,6 +683,8 @@ impl StreamContext {
                 _ = conn.evict.notified() => if conn.evictable(Self::now_ms()) {
                     self.shared.telemetry.stream_connections_evicted.inc();
                     return None;
+                } else {
+                    conn.claimed.store(false, Ordering::Relaxed);
                 },
                 _ = self.stopped() => {
                     *drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
@@ -736,6 +744,7 @@ impl StreamContext {
             last_active_ms: Self::now_ms().into(),
             sent: AtomicBool::new(false),
             evict: tokio::sync::Notify::new(),
+            claimed: AtomicBool::new(false),
         });
         self.open.lock().push(conn.clone());
         self.serve_lines(&conn, origin, &mut stream).await;
