@@ -80,6 +80,18 @@ pub fn write_float(out: &mut String, f: f64) {
         out.push_str(if f.is_sign_negative() { "-0" } else { "0" });
         return;
     }
+    // Most samples (counts, bucket counts) are integers below 1e6, which Go
+    // prints as plain digits: skip the formatting machinery.
+    if f.fract() == 0.0 && f.abs() < 1e6 {
+        write_int(out, f as i64);
+        return;
+    }
+    write_float_general(out, f);
+}
+
+/// `write_float` for finite, non-zero values, through Rust's shortest
+/// round-trip digits.
+fn write_float_general(out: &mut String, f: f64) {
     // Rust's `{:e}` gives the shortest round-trip digits, e.g. "1.234567e6".
     let mut buf = String::with_capacity(24);
     let _ = write!(buf, "{:e}", f);
@@ -124,15 +136,38 @@ pub fn write_float(out: &mut String, f: f64) {
     }
 }
 
-fn escape_label_value(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// Decimal digits of `i` (|i| < 1e6 here, but any i64 works).
+fn write_int(out: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut pos = buf.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    if i < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[pos..]).expect("ASCII digits"));
+}
+
+fn escape_label_value(out: &mut String, v: &str) {
+    // Label values rarely need escaping: copy runs between special bytes.
+    let mut rest = v;
+    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 fn escape_help(out: &mut String, v: &str) {
@@ -167,24 +202,42 @@ pub fn sort_families(families: &mut [FamilySnapshot]) {
     }
 }
 
-fn write_labels(out: &mut String, s: &SeriesSnapshot, extra: Option<(&str, f64)>) {
-    if s.labels.is_empty() && extra.is_none() {
-        return;
-    }
-    out.push('{');
-    let mut first = true;
-    for (k, v) in s.labels.iter() {
-        if !first {
+/// `k="v",k2="v2"` (no braces).
+fn write_label_pairs(out: &mut String, s: &SeriesSnapshot) {
+    for (i, (k, v)) in s.labels.iter().enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        first = false;
         out.push_str(k);
         out.push_str("=\"");
         escape_label_value(out, v);
         out.push('"');
     }
+}
+
+/// One `_bucket` line from pre-rendered labels and bound.
+fn write_bucket(out: &mut String, name: &str, labels: &str, le: &str, value: f64) {
+    out.push_str(name);
+    out.push_str("_bucket{");
+    out.push_str(labels);
+    if !labels.is_empty() {
+        out.push(',');
+    }
+    out.push_str("le=\"");
+    out.push_str(le);
+    out.push_str("\"} ");
+    write_float(out, value);
+    out.push('\n');
+}
+
+fn write_labels(out: &mut String, s: &SeriesSnapshot, extra: Option<(&str, f64)>) {
+    if s.labels.is_empty() && extra.is_none() {
+        return;
+    }
+    out.push('{');
+    write_label_pairs(out, s);
     if let Some((k, v)) = extra {
-        if !first {
+        if !s.labels.is_empty() {
             out.push(',');
         }
         out.push_str(k);
@@ -215,6 +268,10 @@ fn write_sample(
 /// (the family name drops it), which is why it is opt-in.
 pub fn render(families: &[FamilySnapshot], format: Format) -> String {
     let mut out = String::with_capacity(families.iter().map(|f| 64 + f.series.len() * 96).sum());
+    // Scratch: one series' rendered labels, and the `le` strings of the
+    // bucket bounds last seen (keyed by their shared allocation).
+    let mut labels = String::new();
+    let mut le_of: (*const f64, Vec<String>) = (std::ptr::null(), Vec::new());
     for f in families {
         if f.series.is_empty() {
             continue;
@@ -246,26 +303,25 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                     sum,
                     count,
                 } => {
-                    let mut cumulative = 0.0;
-                    for (i, ub) in buckets.iter().enumerate() {
-                        cumulative += counts[i];
-                        write_sample(
-                            &mut out,
-                            family_name,
-                            "_bucket",
-                            s,
-                            Some(("le", *ub)),
-                            cumulative,
-                        );
+                    // The series' labels and the bucket bounds are the same
+                    // for every bucket line: format them once.
+                    if !std::ptr::eq(le_of.0, buckets.as_ptr()) {
+                        le_of.0 = buckets.as_ptr();
+                        le_of.1.clear();
+                        for ub in buckets.iter() {
+                            let mut le = String::new();
+                            write_float(&mut le, *ub);
+                            le_of.1.push(le);
+                        }
                     }
-                    write_sample(
-                        &mut out,
-                        family_name,
-                        "_bucket",
-                        s,
-                        Some(("le", f64::INFINITY)),
-                        *count,
-                    );
+                    labels.clear();
+                    write_label_pairs(&mut labels, s);
+                    let mut cumulative = 0.0;
+                    for (i, le) in le_of.1.iter().enumerate() {
+                        cumulative += counts[i];
+                        write_bucket(&mut out, family_name, &labels, le, cumulative);
+                    }
+                    write_bucket(&mut out, family_name, &labels, "+Inf", *count);
                     write_sample(&mut out, family_name, "_sum", s, None, *sum);
                     write_sample(&mut out, family_name, "_count", s, None, *count);
                 }
@@ -293,6 +349,25 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_integer_fast_path_prints_what_the_general_path_prints() {
+        let mut ints: Vec<i64> = (-1000..=1000).collect();
+        ints.extend([9, 10, 99_999, 100_000, 999_999, -999_999, 123_456, 65_536]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ints.push((x % 2_000_000) as i64 - 1_000_000);
+        }
+        for i in ints.into_iter().filter(|&i| i != 0 && i.abs() < 1_000_000) {
+            let (mut fast, mut general) = (String::new(), String::new());
+            write_float(&mut fast, i as f64);
+            write_float_general(&mut general, i as f64);
+            assert_eq!(fast, general, "{i}");
+        }
+    }
     use std::sync::Arc;
 
     fn f(v: f64) -> String {

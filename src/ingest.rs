@@ -65,7 +65,7 @@ impl Origin {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 impl Shared {
@@ -172,7 +172,9 @@ pub struct Ingester {
     /// `ObserveAs` per rule index; the last slot is the defaults'.
     observe: Vec<Option<Arc<ObserveAs>>>,
     /// `ObserveAs` per Airflow family.
-    airflow_observe: std::collections::HashMap<&'static str, Arc<ObserveAs>>,
+    airflow_observe: crate::airflow::FastMap<&'static str, Arc<ObserveAs>>,
+    /// The Airflow profile's legacy-name matches, per ingester.
+    legacy_names: crate::airflow::LegacyCache,
     reported_cache: (u64, u64),
 }
 
@@ -187,7 +189,8 @@ impl Ingester {
             generation,
             cache,
             observe: Vec::new(),
-            airflow_observe: std::collections::HashMap::new(),
+            airflow_observe: Default::default(),
+            legacy_names: Default::default(),
             reported_cache: (0, 0),
         };
         me.reset_rules();
@@ -280,10 +283,16 @@ impl Ingester {
             return;
         }
         // Map outside the store lock; keep the outcomes alive for borrowing.
-        let outcomes: Vec<Arc<MapOutcome>> = samples
-            .iter()
-            .map(|s| self.cache.map(&self.mapper, &s.name, s.value.kind()))
-            .collect();
+        // Without rules every name is unmapped: nothing to look up or cache.
+        let outcomes: Vec<Arc<MapOutcome>> = if self.mapper.rules().is_empty() {
+            let unmapped = Arc::new(MapOutcome::Unmapped);
+            vec![unmapped; samples.len()]
+        } else {
+            samples
+                .iter()
+                .map(|s| self.cache.map(&self.mapper, &s.name, s.value.kind()))
+                .collect()
+        };
         let mut prepared = Vec::with_capacity(samples.len());
         for ((s, outcome), &(dogstatsd, sender)) in samples.iter().zip(&outcomes).zip(&from) {
             if let Some(p) = self.prepare(&shared, s, outcome, dogstatsd, sender, now) {
@@ -356,7 +365,7 @@ impl Ingester {
     ) -> Option<Prepared<'a>> {
         let t = &shared.telemetry;
         if let (MapOutcome::Unmapped, Some(model)) = (outcome, &shared.airflow) {
-            match model.map(s, dogstatsd, sender) {
+            match model.map_cached(s, dogstatsd, sender, &mut self.legacy_names) {
                 AirflowOutcome::NotAirflow => {}
                 AirflowOutcome::Drop(reason) => {
                     t.airflow_dropped(reason).inc();

@@ -169,7 +169,7 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
         stats.errors.push(Reject::InvalidUtf8);
         return stats;
     };
-    let Some((raw_name, rest)) = line.split_once(':') else {
+    let Some((raw_name, rest)) = split_once_byte(line, b':') else {
         stats.errors.push(Reject::MalformedLine);
         return stats;
     };
@@ -182,16 +182,16 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
     let name = parse_name_and_tags(raw_name, opts, &mut name_tags, &mut stats);
 
     // statsd_exporter looks for `|#` whether or not DogStatsD tags are enabled.
-    let dogstatsd = rest.contains("|#");
+    let dogstatsd = memchr::memmem::find(rest.as_bytes(), b"|#").is_some();
     if dogstatsd && !name_tags.is_empty() {
         stats.errors.push(Reject::MixedTaggingStyles);
         return stats;
     }
-    let Some((first, after_first_pipe)) = rest.split_once('|') else {
+    let Some((first, after_first_pipe)) = split_once_byte(rest, b'|') else {
         stats.errors.push(Reject::NotEnoughPartsAfterColon);
         return stats;
     };
-    let extended = first.contains(':');
+    let extended = memchr::memchr(b':', first.as_bytes()).is_some();
     if extended {
         let ty = after_first_pipe.split('|').next().unwrap_or("");
         if !matches!(ty, "ms" | "h" | "d") {
@@ -232,6 +232,13 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
     cx.stats
 }
 
+/// `str::split_once` for an ASCII byte, with a SIMD search (the hot path
+/// splits every line this way; an ASCII byte is always a char boundary).
+fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    debug_assert!(b.is_ascii());
+    memchr::memchr(b, s.as_bytes()).map(|i| (&s[..i], &s[i + 1..]))
+}
+
 /// Removes the name-embedded tag section (SignalFx first, then the first
 /// Librato `#` or InfluxDB `,`), collecting its tags.
 fn parse_name_and_tags<'a>(
@@ -241,15 +248,15 @@ fn parse_name_and_tags<'a>(
     stats: &mut LineStats,
 ) -> Cow<'a, str> {
     if opts.signalfx_tags {
-        let open = name.find('[');
-        let close = name.find(']');
+        let open = memchr::memchr(b'[', name.as_bytes());
+        let close = memchr::memchr(b']', name.as_bytes());
         match (open, close) {
             (None, None) => {}
             (Some(start), Some(_)) => {
                 // statsd_exporter pairs the first `[` with the first `]`
                 // anywhere (and panics when `]` comes first); we look for the
                 // first `]` after the `[`.
-                let Some(rel) = name[start + 1..].find(']') else {
+                let Some(rel) = memchr::memchr(b']', &name.as_bytes()[start + 1..]) else {
                     stats.tag_errors += 1;
                     return Cow::Borrowed(name);
                 };
@@ -370,6 +377,16 @@ struct Tail<'a> {
 }
 
 fn parse_tail<'a>(tail: &'a str, opts: &ParseOptions, stats: &mut LineStats) -> Tail<'a> {
+    if memchr::memchr(b'|', tail.as_bytes()).is_none() {
+        // The common case: just the type.
+        return Tail {
+            ty: tail,
+            too_many: false,
+            section_err: None,
+            rate: 1.0,
+            tags: Vec::new(),
+        };
+    }
     let mut sections = tail.split('|');
     let ty = sections.next().unwrap_or("");
     let mut t = Tail {
@@ -439,7 +456,7 @@ struct SampleCx<'a, 'o> {
 impl<'a> SampleCx<'a, '_> {
     /// One `value|type|sections` sample.
     fn emit_piece(&mut self, piece: &'a str) {
-        match piece.split_once('|') {
+        match split_once_byte(piece, b'|') {
             Some((value, tail)) => {
                 let tail = parse_tail(tail, self.opts, &mut self.stats);
                 self.emit(value, &tail);

@@ -13,12 +13,13 @@ pub mod docs;
 mod names;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 pub use catalog::{Family, Fix, Kind, FAMILIES};
+pub use names::{FastMap, LegacyCache};
 
 use crate::sample::{Sample, SampleValue};
 
@@ -74,7 +75,7 @@ pub struct AirflowModel {
     prefix: String,
     names: names::Index,
     counters: Counters,
-    known_dags: RwLock<HashSet<String>>,
+    known_dags: RwLock<names::DagSet>,
     version: AtomicU8,
     last_by_sender: Mutex<HashMap<(u64, usize), (u64, u64)>>,
     warned_no_ids: AtomicBool,
@@ -96,7 +97,7 @@ impl AirflowModel {
                 bare_seen: (0..n).map(|_| Default::default()).collect(),
                 event_offsets,
             },
-            known_dags: RwLock::new(HashSet::new()),
+            known_dags: RwLock::new(names::DagSet::default()),
             version: AtomicU8::new(0),
             last_by_sender: Mutex::new(HashMap::new()),
             warned_no_ids: AtomicBool::new(false),
@@ -181,6 +182,18 @@ impl AirflowModel {
     /// client (its datagrams end in `\n`, or the line carried `|#` tags);
     /// `sender` identifies the sending socket.
     pub fn map<'a>(&self, s: &'a Sample<'a>, dogstatsd: bool, sender: u64) -> Outcome<'a> {
+        self.map_cached(s, dogstatsd, sender, &mut LegacyCache::default())
+    }
+
+    /// `map`, with the caller's cache of legacy-name matches (one per
+    /// ingester: the same names arrive over and over).
+    pub fn map_cached<'a>(
+        &self,
+        s: &'a Sample<'a>,
+        dogstatsd: bool,
+        sender: u64,
+        cache: &mut LegacyCache,
+    ) -> Outcome<'a> {
         let Some(name) = s.name.strip_prefix(self.prefix.as_str()) else {
             if s.name.starts_with(DATADOG_TELEMETRY_PREFIX) {
                 return Outcome::Drop("datadog_client_telemetry");
@@ -240,7 +253,7 @@ impl AirflowModel {
         } else {
             let version = self.version.load(Ordering::Relaxed);
             let dags = self.known_dags.read();
-            match self.names.legacy(name, &dags, version) {
+            match self.names.legacy_cached(name, &dags, version, cache) {
                 Some((fi, ei, caps)) => {
                     drop(dags);
                     let event_idx = self.counters.event_offsets[fi] + ei;

@@ -4,6 +4,12 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+/// Hash maps on the per-sample path: foldhash, not SipHash. Keys here are
+/// the catalog's own names, or DAG ids (bounded by `MAX_KNOWN_DAGS`).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// DAG ids known whole.
+pub type DagSet = HashSet<String, foldhash::fast::RandomState>;
+
 use super::catalog::FAMILIES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,16 +50,34 @@ struct Legacy {
 }
 
 pub struct Index {
-    tagged: HashMap<&'static str, (usize, usize)>,
+    tagged: FastMap<&'static str, (usize, usize)>,
     legacy: Vec<Legacy>,
+    /// Legacy patterns whose first literal holds a `.`, by the component
+    /// before it (`ti` for `ti.finish.{dag_id}...`): a name is tried only
+    /// against the patterns of its own first component, plus `legacy_other`.
+    legacy_by_head: FastMap<&'static str, Vec<usize>>,
+    /// The other legacy patterns (first literal without a `.`).
+    legacy_other: Vec<usize>,
 }
+
+/// The component before the first `.` of a pattern's leading literal.
+fn head_of(toks: &[Tok]) -> Option<&'static str> {
+    match toks.first() {
+        Some(Tok::Lit(lit)) => lit.split_once('.').map(|(head, _)| head),
+        _ => None,
+    }
+}
+
+/// A legacy match: family, event, and the kept captures as slices of the
+/// name (still `__`-escaped).
+type RawMatch<'a> = (usize, usize, Vec<(&'static str, &'a str)>);
 
 /// Captured identities: label name and value (`__` turned back into `.`).
 pub type Captures<'a> = Vec<(&'static str, Cow<'a, str>)>;
 
 impl Index {
     pub fn new() -> Self {
-        let mut tagged = HashMap::new();
+        let mut tagged = FastMap::default();
         let mut legacy = Vec::new();
         for (fi, f) in FAMILIES.iter().enumerate() {
             for (ei, e) in f.events.iter().enumerate() {
@@ -74,7 +98,41 @@ impl Index {
                 }
             }
         }
-        Index { tagged, legacy }
+        let mut legacy_by_head: FastMap<&'static str, Vec<usize>> = FastMap::default();
+        let mut legacy_other = Vec::new();
+        for (i, l) in legacy.iter().enumerate() {
+            match head_of(&l.toks) {
+                Some(head) => legacy_by_head.entry(head).or_default().push(i),
+                None => legacy_other.push(i),
+            }
+        }
+        Index {
+            tagged,
+            legacy,
+            legacy_by_head,
+            legacy_other,
+        }
+    }
+
+    /// The legacy patterns a name can match, in catalog order.
+    fn legacy_candidates(&self, name: &str) -> impl Iterator<Item = &Legacy> {
+        let head = name.split_once('.').map_or(name, |(h, _)| h);
+        let mut by_head = self
+            .legacy_by_head
+            .get(head)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .peekable();
+        let mut other = self.legacy_other.iter().peekable();
+        // Merge two ascending index lists: the first match in catalog order wins.
+        std::iter::from_fn(move || {
+            let next = match (by_head.peek(), other.peek()) {
+                (Some(&&a), Some(&&b)) if a < b => by_head.next(),
+                (Some(_), None) => by_head.next(),
+                _ => other.next(),
+            };
+            next.map(|&i| &self.legacy[i])
+        })
     }
 
     pub fn tagged(&self, name: &str) -> Option<(usize, usize)> {
@@ -83,13 +141,30 @@ impl Index {
 
     /// Matches a legacy name; `dags` are DAG ids known whole, for names whose
     /// DAG id contains dots (2.x).
+    #[cfg(test)]
     pub fn legacy<'a>(
         &self,
         name: &'a str,
-        dags: &HashSet<String>,
+        dags: &DagSet,
         version: u8,
     ) -> Option<(usize, usize, Captures<'a>)> {
-        for l in &self.legacy {
+        let (fi, ei, raw) = Self::first_legacy(self.legacy_candidates(name), name, dags, version)?;
+        Some((
+            fi,
+            ei,
+            raw.into_iter().map(|(k, v)| (k, unescape(v))).collect(),
+        ))
+    }
+
+    /// The first of `patterns` that `name` matches, with the captures its
+    /// family keeps, as slices of `name` (still `__`-escaped).
+    fn first_legacy<'a, 'p>(
+        patterns: impl Iterator<Item = &'p Legacy>,
+        name: &'a str,
+        dags: &DagSet,
+        version: u8,
+    ) -> Option<RawMatch<'a>> {
+        for l in patterns {
             if l.v3_only && version == 2 {
                 continue;
             }
@@ -101,15 +176,71 @@ impl Index {
             let mut caps = Vec::new();
             if match_toks(name, 0, &l.toks, dags, &mut caps) {
                 let labels = &FAMILIES[l.family].labels;
-                let caps = caps
-                    .into_iter()
-                    .filter(|(k, _)| labels.contains(k))
-                    .map(|(k, v)| (k, unescape(v)))
-                    .collect();
+                caps.retain(|(k, _)| labels.contains(k));
                 return Some((l.family, l.event, caps));
             }
         }
         None
+    }
+}
+
+/// Legacy names already matched, so a name seen again skips the pattern
+/// search. One per ingester (no lock). An answer depends on the known DAG ids
+/// and the detected version: when either changes, the cache starts over.
+#[derive(Default)]
+pub struct LegacyCache {
+    /// (version, number of known DAG ids) the entries were computed with;
+    /// the set only grows, so its size identifies it.
+    valid_for: (u8, usize),
+    /// name → (family, event, captures as (label, byte range in the name)).
+    entries: FastMap<Box<str>, Option<CachedMatch>>,
+}
+
+type CachedMatch = (usize, usize, Vec<(&'static str, u32, u32)>);
+
+/// Bounds the cache; it is cleared when full (names are a sender's choice).
+pub const LEGACY_CACHE_ENTRIES: usize = 20_000;
+
+impl Index {
+    /// `legacy`, through `cache`.
+    pub fn legacy_cached<'a>(
+        &self,
+        name: &'a str,
+        dags: &DagSet,
+        version: u8,
+        cache: &mut LegacyCache,
+    ) -> Option<(usize, usize, Captures<'a>)> {
+        let key = (version, dags.len());
+        if cache.valid_for != key || cache.entries.len() >= LEGACY_CACHE_ENTRIES {
+            cache.entries.clear();
+            cache.valid_for = key;
+        }
+        let to_caps = |(fi, ei, ranges): &CachedMatch| {
+            let caps = ranges
+                .iter()
+                .map(|&(k, start, end)| (k, unescape(&name[start as usize..end as usize])))
+                .collect();
+            (*fi, *ei, caps)
+        };
+        if let Some(hit) = cache.entries.get(name) {
+            return hit.as_ref().map(to_caps);
+        }
+        let base = name.as_ptr() as usize;
+        let entry = Self::first_legacy(self.legacy_candidates(name), name, dags, version).map(
+            |(fi, ei, raw)| {
+                let ranges = raw
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let start = v.as_ptr() as usize - base;
+                        (k, start as u32, (start + v.len()) as u32)
+                    })
+                    .collect();
+                (fi, ei, ranges)
+            },
+        );
+        let found = entry.as_ref().map(to_caps);
+        cache.entries.insert(name.into(), entry);
+        found
     }
 }
 
@@ -126,7 +257,7 @@ fn match_toks<'a>(
     name: &'a str,
     pos: usize,
     toks: &[Tok],
-    dags: &HashSet<String>,
+    dags: &DagSet,
     caps: &mut Vec<(&'static str, &'a str)>,
 ) -> bool {
     let Some((tok, rest)) = toks.split_first() else {
@@ -150,13 +281,7 @@ fn match_toks<'a>(
 }
 
 /// Where a placeholder starting at `pos` may end, best guess first.
-fn candidates(
-    name: &str,
-    pos: usize,
-    var: &str,
-    rest: &[Tok],
-    dags: &HashSet<String>,
-) -> Vec<usize> {
+fn candidates(name: &str, pos: usize, var: &str, rest: &[Tok], dags: &DagSet) -> Vec<usize> {
     let tail = &name[pos..];
     if tail.is_empty() {
         return Vec::new();
@@ -204,7 +329,7 @@ fn candidates(
 mod tests {
     use super::*;
 
-    fn set(v: &[&str]) -> HashSet<String> {
+    fn set(v: &[&str]) -> DagSet {
         v.iter().map(|s| s.to_string()).collect()
     }
 
@@ -361,6 +486,91 @@ mod tests {
             got.1,
             kv(&[("dag_id", "x"), ("task_id", "y.z"), ("state", "success")])
         );
+    }
+
+    #[test]
+    fn the_head_index_answers_like_a_scan_of_every_pattern() {
+        let idx = Index::new();
+        assert!(idx.legacy_by_head.len() > 5, "most patterns are indexed");
+        let dags = set(&["corpus.quick-success_v1", "d"]);
+        let mut names: Vec<String> = Vec::new();
+        // Every legacy pattern filled in, plus near misses around it.
+        for l in &idx.legacy {
+            let filled: String = l
+                .toks
+                .iter()
+                .map(|t| match t {
+                    Tok::Lit(s) => s.to_string(),
+                    Tok::Var("dag_id") => "corpus.quick-success_v1".into(),
+                    Tok::Var(_) => "x".into(),
+                })
+                .collect();
+            names.push(format!("{filled}.extra"));
+            names.push(filled[1..].to_string());
+            names.push(filled);
+        }
+        names.extend(["", ".", "ti", "pool", "dag..x", "no.such.head"].map(String::from));
+        let mut matched = 0;
+        for name in &names {
+            for version in [0, 2, 3] {
+                let fast = idx.legacy(name, &dags, version);
+                let scan = Index::first_legacy(idx.legacy.iter(), name, &dags, version);
+                let scan = scan.map(|(f, e, raw)| {
+                    (
+                        f,
+                        e,
+                        raw.into_iter()
+                            .map(|(k, v)| (k, unescape(v)))
+                            .collect::<Vec<_>>(),
+                    )
+                });
+                assert_eq!(fast, scan, "{name} (version {version})");
+                matched += usize::from(fast.is_some());
+            }
+        }
+        assert!(matched >= idx.legacy.len(), "{matched} matches");
+    }
+
+    #[test]
+    fn the_cache_answers_like_a_fresh_match_and_follows_new_dags() {
+        let idx = Index::new();
+        let mut cache = LegacyCache::default();
+        let mut dags = set(&["d"]);
+        let names = [
+            "ti.finish.d.t.success",
+            "ti.finish.corpus.quick-success_v1.extract.part-1.success",
+            "ti.finish.corpus__quick-success_v1.extract__part-1.success",
+            "dagrun.duration.success.d",
+            "nothing.here",
+        ];
+        for version in [0, 2, 3] {
+            for _ in 0..2 {
+                // A miss, then a hit.
+                for name in names {
+                    let cached = idx.legacy_cached(name, &dags, version, &mut cache);
+                    assert_eq!(
+                        cached,
+                        idx.legacy(name, &dags, version),
+                        "{name} v{version}"
+                    );
+                }
+            }
+        }
+        // A DAG id learnt later changes how a 2.x name splits: no stale answer.
+        let name = names[1];
+        let before = idx.legacy_cached(name, &dags, 2, &mut cache).unwrap();
+        assert_eq!(before.2[0], ("dag_id", Cow::Borrowed("corpus")));
+        dags.insert("corpus.quick-success_v1".into());
+        let after = idx.legacy_cached(name, &dags, 2, &mut cache).unwrap();
+        assert_eq!(
+            after.2[0],
+            ("dag_id", Cow::Borrowed("corpus.quick-success_v1"))
+        );
+        // Bounded: a flood of distinct names never grows it past the limit.
+        for i in 0..LEGACY_CACHE_ENTRIES + 10 {
+            idx.legacy_cached(&format!("ti.finish.d{i}.t.success"), &dags, 3, &mut cache);
+            assert!(cache.entries.len() <= LEGACY_CACHE_ENTRIES);
+        }
     }
 
     #[test]

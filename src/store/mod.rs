@@ -360,7 +360,8 @@ impl Family {
 /// The store. One per process; callers wrap it in a mutex.
 #[derive(Debug)]
 pub struct Store {
-    families: HashMap<Box<str>, Family>,
+    /// Looked up once per sample: foldhash, not SipHash.
+    families: HashMap<Box<str>, Family, foldhash::fast::RandomState>,
     set_window: Duration,
     series_count: usize,
     limits: Limits,
@@ -375,44 +376,27 @@ pub struct Sweep {
     pub families_removed: usize,
 }
 
+/// Deterministic across runs (a fixed seed) so tests are repeatable;
+/// foldhash reads 8–16 bytes per step where FNV took one.
+fn hasher() -> impl Hasher {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x5eed_a1f0_57a7_5d00).build_hasher()
+}
+
 fn fixed_hash(s: &str) -> u64 {
-    // Deterministic across runs (no random state) so tests are repeatable.
-    let mut h = FxLike::default();
+    let mut h = hasher();
     s.hash(&mut h);
     h.finish()
 }
 
 fn labels_hash(labels: &[(&str, &str)]) -> u64 {
-    let mut h = FxLike::default();
+    let mut h = hasher();
     for (k, v) in labels {
-        h.write(k.as_bytes());
-        h.write_u8(0xff);
-        h.write(v.as_bytes());
-        h.write_u8(0xfe);
+        // `str`'s Hash appends a terminator, so ("ab","c") ≠ ("a","bc").
+        k.hash(&mut h);
+        v.hash(&mut h);
     }
     h.finish()
-}
-
-/// FNV-1a: tiny, deterministic, good enough for label sets we also compare.
-#[derive(Clone, Copy)]
-struct FxLike(u64);
-
-impl Default for FxLike {
-    fn default() -> Self {
-        FxLike(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for FxLike {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
 }
 
 fn same_labels(stored: &[(Box<str>, Box<str>)], wanted: &[(&str, &str)]) -> bool {
@@ -426,7 +410,7 @@ fn same_labels(stored: &[(Box<str>, Box<str>)], wanted: &[(&str, &str)]) -> bool
 impl Store {
     pub fn new(set_window: Duration) -> Self {
         Store {
-            families: HashMap::new(),
+            families: HashMap::default(),
             set_window,
             series_count: 0,
             limits: Limits::NONE,
