@@ -246,7 +246,7 @@ impl Index {
 
 /// 3.2+ legacy names replace `.` inside ids with `__`; undo it.
 fn unescape(v: &str) -> Cow<'_, str> {
-    if v.contains("__") {
+    if memchr::memmem::find(v.as_bytes(), b"__").is_some() {
         Cow::Owned(v.replace("__", "."))
     } else {
         Cow::Borrowed(v)
