@@ -55,17 +55,14 @@ pub struct Origin {
 
 impl Origin {
     pub fn from_addr(addr: &impl std::hash::Hash) -> Origin {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        use std::hash::BuildHasher;
+        // Once per datagram: foldhash, with a fixed seed (stable per address).
+        let h = foldhash::fast::FixedState::with_seed(0x0416_1a5e_0d5e_7de5);
         Origin {
             sender: h.hash_one(addr),
             datagram: true,
         }
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
 }
 
 impl Shared {
@@ -270,7 +267,8 @@ impl Ingester {
             if samples.len() > before {
                 // The Datadog client ends every datagram with a newline (pystatsd
                 // never does); it also is the only one that writes `|#` tags.
-                let dogstatsd = (origin.datagram && data.ends_with(b"\n")) || contains(data, b"|#");
+                let dogstatsd = (origin.datagram && data.ends_with(b"\n"))
+                    || crate::parser::has_dogstatsd_tags(data);
                 from.resize(samples.len(), (dogstatsd, origin.sender));
             }
         }

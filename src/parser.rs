@@ -182,7 +182,7 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
     let name = parse_name_and_tags(raw_name, opts, &mut name_tags, &mut stats);
 
     // statsd_exporter looks for `|#` whether or not DogStatsD tags are enabled.
-    let dogstatsd = memchr::memmem::find(rest.as_bytes(), b"|#").is_some();
+    let dogstatsd = has_dogstatsd_tags(rest.as_bytes());
     if dogstatsd && !name_tags.is_empty() {
         stats.errors.push(Reject::MixedTaggingStyles);
         return stats;
@@ -230,6 +230,12 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
         }
     }
     cx.stats
+}
+
+/// Whether `data` holds `|#` (a DogStatsD tag section). Searches for the
+/// rare `#` and looks back: cheaper than a substring search per line.
+pub fn has_dogstatsd_tags(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'#', data).any(|i| i > 0 && data[i - 1] == b'|')
 }
 
 /// `str::split_once` for an ASCII byte, with a SIMD search (the hot path
@@ -568,6 +574,31 @@ fn dedup_tags(tags: &mut Vec<Tag<'_>>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dogstatsd_tag_sections_are_found_like_a_substring_search() {
+        let cases: &[&[u8]] = &[
+            b"a:1|c|#k:v",
+            b"a:1|c",
+            b"#a:1|c",
+            b"a#b:1|c|#",
+            b"a:1|c#k",
+            b"|#",
+            b"#",
+            b"",
+            b"a:1|c|@0.5|#k:v\n",
+            b"a#:1|c\nb:1|g|#x:y",
+        ];
+        for &c in cases {
+            let want = c.windows(2).any(|w| w == b"|#");
+            assert_eq!(
+                has_dogstatsd_tags(c),
+                want,
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
+    }
 
     const D: ParseOptions = ParseOptions {
         dogstatsd_tags: true,
