@@ -196,10 +196,51 @@ fn series_order(a: &SeriesSnapshot, b: &SeriesSnapshot) -> Ordering {
 
 /// Sorts families by name and series the way client_golang's Gather does.
 pub fn sort_families(families: &mut [FamilySnapshot]) {
-    families.sort_by(|a, b| a.name.cmp(&b.name));
+    families.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut keys = Vec::new();
+    let mut order = Vec::new();
     for f in families.iter_mut() {
-        f.series.sort_by(series_order);
+        sort_series(&mut f.series, &mut keys, &mut order);
     }
+}
+
+/// `series.sort_by(series_order)`, fast: each series' label values are
+/// copied once into one buffer, `\0`-separated, and the sort compares those
+/// contiguous keys (one `memcmp`) instead of chasing every label's
+/// allocation on each comparison, which was most of a 72k-series scrape.
+/// `\0` sorts before every other byte, so the order is the same as value by
+/// value, provided no value holds a `\0` (then the plain sort is used).
+fn sort_series(
+    series: &mut Vec<SeriesSnapshot>,
+    keys: &mut Vec<u8>,
+    order: &mut Vec<(usize, u32, u32, u32)>,
+) {
+    if series.len() < 2 {
+        return;
+    }
+    keys.clear();
+    order.clear();
+    for (i, s) in series.iter().enumerate() {
+        let start = keys.len() as u32;
+        for (_, v) in s.labels.iter() {
+            if memchr::memchr(0, v.as_bytes()).is_some() {
+                series.sort_by(series_order);
+                return;
+            }
+            keys.extend_from_slice(v.as_bytes());
+            keys.push(0);
+        }
+        order.push((s.labels.len(), start, keys.len() as u32, i as u32));
+    }
+    let key = |&(_, start, end, _): &(usize, u32, u32, u32)| &keys[start as usize..end as usize];
+    // Label sets are unique within a family: stability does not matter.
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a).cmp(key(b))));
+    let mut taken: Vec<Option<SeriesSnapshot>> = series.drain(..).map(Some).collect();
+    series.extend(
+        order
+            .iter()
+            .map(|&(_, _, _, i)| taken[i as usize].take().expect("each index once")),
+    );
 }
 
 /// `k="v",k2="v2"` (no braces).
@@ -349,6 +390,35 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn the_keyed_series_sort_orders_like_client_golang(
+            sets in proptest::collection::vec(
+                proptest::collection::vec("[ab\\x00]{0,3}", 0..3), 0..40)
+        ) {
+            let series: Vec<SeriesSnapshot> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, values)| SeriesSnapshot {
+                    labels: values
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| (format!("l{k}").into(), v.as_str().into()))
+                        .collect::<Vec<_>>()
+                        .into(),
+                    value: SnapValue::Single(i as f64),
+                })
+                .collect();
+            let mut want = series.clone();
+            want.sort_by(series_order);
+            let mut got = series;
+            sort_series(&mut got, &mut Vec::new(), &mut Vec::new());
+            // Duplicate label sets may come in either order; compare labels.
+            let labels = |v: &[SeriesSnapshot]| v.iter().map(|s| s.labels.clone()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(labels(&got), labels(&want));
+        }
+    }
 
     #[test]
     fn the_integer_fast_path_prints_what_the_general_path_prints() {
