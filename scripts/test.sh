@@ -83,4 +83,22 @@ bash scripts/check-packaging.sh "$BIN"
 step "fuzz smoke: each cargo-fuzz target for 15 s (docs/fuzzing.md)"
 bash scripts/fuzz.sh --smoke
 
+step "no process left behind: every step stops what it started"
+# Anything still running from this checkout (the binary, fuzz targets, the
+# Airflow venv) is a leak; a process that was just stopped gets 10 s to exit.
+leftovers() {
+  local p exe
+  for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null) || continue
+    case $exe in "$PWD"/*) echo "${p#/proc/} $exe" ;; esac
+  done
+}
+deadline=$((SECONDS + 10))
+while [ -n "$(leftovers)" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+if [ -n "$(leftovers)" ]; then
+  leftovers
+  echo "FAIL: processes left running (above)" >&2
+  exit 1
+fi
+
 step "all tests passed"

@@ -65,9 +65,11 @@ check_with_promtool() {
 # 1. Real Airflow traffic (3.3.2 and 2.11.2, plain, DogStatsD and InfluxDB),
 #    first with no flags at all (the built-in Airflow profile), then with the
 #    official chart's mapping file (statsd_exporter compatibility).
+# Sets SENT. Not called in $(...): the exporter's PID must reach PIDS in this
+# shell, or cleanup cannot stop it (a subshell's PIDS+= is lost).
 replay_and_scrape() { # name, extra flags...
   local name=$1; shift
-  local U W SENT
+  local U W
   U=$(free_port); W=$(free_port)
   "$BIN" --statsd.listen-udp=127.0.0.1:$U --statsd.listen-tcp= --web.listen-address=127.0.0.1:$W \
     --log.format=json "$@" >"$WORK/$name.log" 2>&1 &
@@ -77,9 +79,8 @@ replay_and_scrape() { # name, extra flags...
     tests/data/corpus/airflow-2.11.2-datadog.jsonl tests/data/corpus/airflow-3.3.2-influxdb.jsonl)
   wait_sample "http://127.0.0.1:$W/metrics" statsd_exporter_udp_packets_total "$SENT"
   curl -fsS "http://127.0.0.1:$W/metrics" >"$WORK/$name.txt"
-  echo "$SENT"
 }
-SENT=$(replay_and_scrape profile)
+replay_and_scrape profile
 grep -q '^airflow_heartbeats_total{component="scheduler"} ' "$WORK/profile.txt" || fail "profile: no heartbeat series"
 if grep -E '^airflow_[a-z_]+' "$WORK/profile.txt" | grep -qE '^airflow_(ti|dag|dagrun|pool)_[a-z0-9_]*(corpus|every_minute)'; then
   fail "profile: a DAG id leaked into a metric name"
@@ -87,7 +88,7 @@ fi
 ok "profile: replayed $SENT real Airflow datagrams; $(grep -vc '^#' "$WORK/profile.txt") samples exposed"
 check_with_promtool "$WORK/profile.txt" strict
 ok "promtool check metrics: zero findings on the Airflow profile"
-SENT=$(replay_and_scrape compat --statsd.mapping-config=tests/data/statsd-mappings.yml)
+replay_and_scrape compat --statsd.mapping-config=tests/data/statsd-mappings.yml
 grep -q '^airflow_scheduler_heartbeat{type="counter"} ' "$WORK/compat.txt" || fail "compat: no heartbeat series"
 check_with_promtool "$WORK/compat.txt" compat
 ok "promtool check metrics parses the compat-mode scrape"
