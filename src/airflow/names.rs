@@ -4,13 +4,13 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use super::catalog::FAMILIES;
+
 /// Hash maps on the per-sample path: foldhash, not SipHash. Keys here are
 /// the catalog's own names, or DAG ids (bounded by `MAX_KNOWN_DAGS`).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// DAG ids known whole.
 pub type DagSet = HashSet<String, foldhash::fast::RandomState>;
-
-use super::catalog::FAMILIES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
@@ -148,12 +148,7 @@ impl Index {
         dags: &DagSet,
         version: u8,
     ) -> Option<(usize, usize, Captures<'a>)> {
-        let (fi, ei, raw) = Self::first_legacy(self.legacy_candidates(name), name, dags, version)?;
-        Some((
-            fi,
-            ei,
-            raw.into_iter().map(|(k, v)| (k, unescape(v))).collect(),
-        ))
+        Self::first_legacy(self.legacy_candidates(name), name, dags, version).map(unescaped)
     }
 
     /// The first of `patterns` that `name` matches, with the captures its
@@ -242,6 +237,16 @@ impl Index {
         cache.entries.insert(name.into(), entry);
         found
     }
+}
+
+/// A raw match with its captures unescaped.
+#[cfg(test)]
+fn unescaped((fi, ei, raw): RawMatch<'_>) -> (usize, usize, Captures<'_>) {
+    (
+        fi,
+        ei,
+        raw.into_iter().map(|(k, v)| (k, unescape(v))).collect(),
+    )
 }
 
 /// 3.2+ legacy names replace `.` inside ids with `__`; undo it.
@@ -514,16 +519,8 @@ mod tests {
         for name in &names {
             for version in [0, 2, 3] {
                 let fast = idx.legacy(name, &dags, version);
-                let scan = Index::first_legacy(idx.legacy.iter(), name, &dags, version);
-                let scan = scan.map(|(f, e, raw)| {
-                    (
-                        f,
-                        e,
-                        raw.into_iter()
-                            .map(|(k, v)| (k, unescape(v)))
-                            .collect::<Vec<_>>(),
-                    )
-                });
+                let scan =
+                    Index::first_legacy(idx.legacy.iter(), name, &dags, version).map(unescaped);
                 assert_eq!(fast, scan, "{name} (version {version})");
                 matched += usize::from(fast.is_some());
             }
