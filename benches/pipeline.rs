@@ -14,10 +14,12 @@
 //!   costs (throughput = lookups).
 //! * `ingest/<corpus>`: `Ingester::ingest` of every datagram of the capture
 //!   into a warm store (throughput = lines).
-//! * `render/<N>_series`: `sort_families` + `render` of a snapshot of a store
-//!   holding ~72k series built from synthetic Airflow-shaped lines, and the
-//!   whole `/metrics` path without telemetry (snapshot under the lock, sort,
-//!   render).
+//! * `render/*_<N>_series`: a store holding ~72k series built from
+//!   synthetic Airflow-shaped lines: the snapshot taken under the store lock
+//!   alone, `render` alone, and the whole `/metrics` path without telemetry
+//!   (snapshot under the lock, series in order, render) — both steady (the
+//!   families' series unchanged since the last scrape, so their order is
+//!   reused) and with every family new (every family sorted).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -297,19 +299,30 @@ fn bench_render(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .sample_size(15);
     group.throughput(Throughput::Elements(series as u64));
-    // Sorting and formatting a fresh (unsorted) snapshot, as `/metrics` does
-    // after the lock is released.
-    let unsorted = shared.store.lock().snapshot(now);
-    group.bench_function(format!("sort_render_{series}_series"), |b| {
-        b.iter_batched(
-            || unsorted.clone(),
-            |mut fams| {
-                sort_families(&mut fams);
-                render(&fams, Format::Text)
-            },
-            criterion::BatchSize::LargeInput,
-        )
+    // What the scrape holds the store lock for.
+    group.bench_function(format!("snapshot_under_lock_{series}_series"), |b| {
+        b.iter(|| shared.store.lock().snapshot_raw(Instant::now()))
     });
+    // A family whose series changed since the last scrape is sorted again:
+    // the worst case is every family new (first scrape, or after a reload).
+    group.bench_function(
+        format!("snapshot_sort_render_all_new_{series}_series"),
+        |b| {
+            b.iter_batched(
+                || {
+                    let fresh = build_big_store();
+                    let raw = fresh.store.lock().snapshot_raw(now);
+                    (fresh, raw)
+                },
+                |(_fresh, raw)| {
+                    let mut fams = raw.into_families();
+                    sort_families(&mut fams);
+                    render(&fams, Format::Text)
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        },
+    );
     group.bench_function(format!("render_only_{series}_series"), |b| {
         b.iter(|| render(&snapshot, Format::Text))
     });
@@ -320,7 +333,8 @@ fn bench_render(c: &mut Criterion) {
     // lock, then sort and render.
     group.bench_function(format!("snapshot_sort_render_{series}_series"), |b| {
         b.iter(|| {
-            let mut fams = shared.store.lock().snapshot(Instant::now());
+            let raw = shared.store.lock().snapshot_raw(Instant::now());
+            let mut fams = raw.into_families();
             sort_families(&mut fams);
             render(&fams, Format::Text)
         })

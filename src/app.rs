@@ -283,9 +283,9 @@ impl App {
 /// self families; sorted and formatted after the lock is released. (The fuzz
 /// targets render through this too.)
 pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
-    let (mut families, figures) = {
+    let (raw, figures) = {
         let mut store = shared.store.lock();
-        let fams = store.snapshot(now);
+        let raw = store.snapshot_raw(now);
         let mut by_type = HashMap::new();
         let per_family = store
             .series_per_family()
@@ -300,7 +300,7 @@ pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
             .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
             .collect();
         (
-            fams,
+            raw,
             StoreFigures {
                 per_family,
                 families_by_type: by_type,
@@ -309,6 +309,7 @@ pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
             },
         )
     };
+    let mut families = raw.into_families();
     families.extend(shared.telemetry.families(&figures));
     if let Some(model) = &shared.airflow {
         // Liveness comes from the profile's heartbeat families; without

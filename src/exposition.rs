@@ -2,10 +2,9 @@
 //! what client_golang writes for the same families) and OpenMetrics 1.0 (only
 //! when negotiated and enabled). Works on snapshots, never under a lock.
 
-use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+use crate::store::{exposition_order, FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const CONTENT_TYPE_OPENMETRICS: &str =
@@ -155,21 +154,6 @@ fn write_int(out: &mut String, i: i64) {
     out.push_str(std::str::from_utf8(&buf[pos..]).expect("ASCII digits"));
 }
 
-fn escape_label_value(out: &mut String, v: &str) {
-    // Label values rarely need escaping: copy runs between special bytes.
-    let mut rest = v;
-    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'\\' => "\\\\",
-            b'"' => "\\\"",
-            _ => "\\n",
-        });
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
-}
-
 fn escape_help(out: &mut String, v: &str) {
     for c in v.chars() {
         match c {
@@ -180,80 +164,29 @@ fn escape_help(out: &mut String, v: &str) {
     }
 }
 
-/// client_golang's MetricSorter: fewer labels first, then label values in
-/// label-name order.
-fn series_order(a: &SeriesSnapshot, b: &SeriesSnapshot) -> Ordering {
-    a.labels.len().cmp(&b.labels.len()).then_with(|| {
-        for ((_, va), (_, vb)) in a.labels.iter().zip(b.labels.iter()) {
-            match va.cmp(vb) {
-                Ordering::Equal => continue,
-                o => return o,
-            }
-        }
-        Ordering::Equal
-    })
-}
-
-/// Sorts families by name and series the way client_golang's Gather does.
+/// Sorts families by name and series the way client_golang's Gather does
+/// (families from the store arrive with their series already in order).
 pub fn sort_families(families: &mut [FamilySnapshot]) {
     families.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let mut keys = Vec::new();
-    let mut order = Vec::new();
     for f in families.iter_mut() {
-        sort_series(&mut f.series, &mut keys, &mut order);
+        if !f.series_sorted {
+            sort_series(&mut f.series);
+            f.series_sorted = true;
+        }
     }
 }
 
-/// `series.sort_by(series_order)`, fast: each series' label values are
-/// copied once into one buffer, `\0`-separated, and the sort compares those
-/// contiguous keys (one `memcmp`) instead of chasing every label's
-/// allocation on each comparison, which was most of a 72k-series scrape.
-/// `\0` sorts before every other byte, so the order is the same as value by
-/// value, provided no value holds a `\0` (then the plain sort is used).
-fn sort_series(
-    series: &mut Vec<SeriesSnapshot>,
-    keys: &mut Vec<u8>,
-    order: &mut Vec<(usize, u32, u32, u32)>,
-) {
+fn sort_series(series: &mut Vec<SeriesSnapshot>) {
     if series.len() < 2 {
         return;
     }
-    keys.clear();
-    order.clear();
-    for (i, s) in series.iter().enumerate() {
-        let start = keys.len() as u32;
-        for (_, v) in s.labels.iter() {
-            if memchr::memchr(0, v.as_bytes()).is_some() {
-                series.sort_by(series_order);
-                return;
-            }
-            keys.extend_from_slice(v.as_bytes());
-            keys.push(0);
-        }
-        order.push((s.labels.len(), start, keys.len() as u32, i as u32));
-    }
-    let key = |&(_, start, end, _): &(usize, u32, u32, u32)| &keys[start as usize..end as usize];
-    // Label sets are unique within a family: stability does not matter.
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a).cmp(key(b))));
+    let order = exposition_order(&series.iter().map(|s| &s.labels).collect::<Vec<_>>());
     let mut taken: Vec<Option<SeriesSnapshot>> = series.drain(..).map(Some).collect();
     series.extend(
         order
             .iter()
-            .map(|&(_, _, _, i)| taken[i as usize].take().expect("each index once")),
+            .map(|&i| taken[i as usize].take().expect("each index once")),
     );
-}
-
-/// `k="v",k2="v2"` (no braces).
-fn write_label_pairs(out: &mut String, s: &SeriesSnapshot) {
-    for (i, (k, v)) in s.labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_label_value(out, v);
-        out.push('"');
-    }
 }
 
 /// One `_bucket` line from pre-rendered labels and bound.
@@ -276,7 +209,7 @@ fn write_labels(out: &mut String, s: &SeriesSnapshot, extra: Option<(&str, f64)>
         return;
     }
     out.push('{');
-    write_label_pairs(out, s);
+    out.push_str(s.labels.rendered());
     if let Some((k, v)) = extra {
         if !s.labels.is_empty() {
             out.push(',');
@@ -309,9 +242,8 @@ fn write_sample(
 /// (the family name drops it), which is why it is opt-in.
 pub fn render(families: &[FamilySnapshot], format: Format) -> String {
     let mut out = String::with_capacity(families.iter().map(|f| 64 + f.series.len() * 96).sum());
-    // Scratch: one series' rendered labels, and the `le` strings of the
-    // bucket bounds last seen (keyed by their shared allocation).
-    let mut labels = String::new();
+    // Scratch: the `le` strings of the bucket bounds last seen (keyed by
+    // their shared allocation).
     let mut le_of: (*const f64, Vec<String>) = (std::ptr::null(), Vec::new());
     for f in families {
         if f.series.is_empty() {
@@ -344,8 +276,8 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                     sum,
                     count,
                 } => {
-                    // The series' labels and the bucket bounds are the same
-                    // for every bucket line: format them once.
+                    // The bucket bounds are the same for every bucket line
+                    // (and usually every series): format them once.
                     if !std::ptr::eq(le_of.0, buckets.as_ptr()) {
                         le_of.0 = buckets.as_ptr();
                         le_of.1.clear();
@@ -355,14 +287,13 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                             le_of.1.push(le);
                         }
                     }
-                    labels.clear();
-                    write_label_pairs(&mut labels, s);
+                    let labels = s.labels.rendered();
                     let mut cumulative = 0.0;
                     for (i, le) in le_of.1.iter().enumerate() {
                         cumulative += counts[i];
-                        write_bucket(&mut out, family_name, &labels, le, cumulative);
+                        write_bucket(&mut out, family_name, labels, le, cumulative);
                     }
-                    write_bucket(&mut out, family_name, &labels, "+Inf", *count);
+                    write_bucket(&mut out, family_name, labels, "+Inf", *count);
                     write_sample(&mut out, family_name, "_sum", s, None, *sum);
                     write_sample(&mut out, family_name, "_count", s, None, *count);
                 }
@@ -393,7 +324,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn the_keyed_series_sort_orders_like_client_golang(
+        fn series_sort_in_client_golang_order_and_keep_their_values(
             sets in proptest::collection::vec(
                 proptest::collection::vec("[ab\\x00]{0,3}", 0..3), 0..40)
         ) {
@@ -404,19 +335,21 @@ mod tests {
                     labels: values
                         .iter()
                         .enumerate()
-                        .map(|(k, v)| (format!("l{k}").into(), v.as_str().into()))
-                        .collect::<Vec<_>>()
-                        .into(),
+                        .map(|(k, v)| (format!("l{k}"), v))
+                        .collect(),
                     value: SnapValue::Single(i as f64),
                 })
                 .collect();
-            let mut want = series.clone();
-            want.sort_by(series_order);
-            let mut got = series;
-            sort_series(&mut got, &mut Vec::new(), &mut Vec::new());
-            // Duplicate label sets may come in either order; compare labels.
-            let labels = |v: &[SeriesSnapshot]| v.iter().map(|s| s.labels.clone()).collect::<Vec<_>>();
-            proptest::prop_assert_eq!(labels(&got), labels(&want));
+            let mut want: Vec<_> = series.iter().map(|s| s.labels.clone()).collect();
+            want.sort_by(crate::store::exposition_cmp);
+            let mut got = series.clone();
+            sort_series(&mut got);
+            let labels: Vec<_> = got.iter().map(|s| s.labels.clone()).collect();
+            proptest::prop_assert_eq!(labels, want);
+            for s in &got {
+                let SnapValue::Single(i) = s.value else { unreachable!() };
+                proptest::prop_assert_eq!(&s.labels, &series[i as usize].labels);
+            }
         }
     }
 
@@ -484,17 +417,14 @@ mod tests {
         series: Vec<(Vec<(&str, &str)>, SnapValue)>,
     ) -> FamilySnapshot {
         FamilySnapshot {
+            series_sorted: false,
             name: name.into(),
             help: "Metric autogenerated by statsd_exporter.".into(),
             kind,
             series: series
                 .into_iter()
                 .map(|(l, value)| SeriesSnapshot {
-                    labels: l
-                        .into_iter()
-                        .map(|(k, v)| (k.into(), v.into()))
-                        .collect::<Vec<_>>()
-                        .into(),
+                    labels: l.into_iter().collect(),
                     value,
                 })
                 .collect(),
@@ -599,7 +529,7 @@ h_count 3
         let order: Vec<String> = fams[0]
             .series
             .iter()
-            .map(|s| s.labels[0].1.to_string())
+            .map(|s| s.labels.get("a").unwrap().into_owned())
             .collect();
         assert_eq!(order, vec!["10", "1", "2"]);
     }

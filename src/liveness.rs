@@ -91,7 +91,6 @@
 //!   Airflow.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::store::{FamilySnapshot, FamilyType, Labels, SeriesSnapshot, SnapValue};
@@ -309,7 +308,7 @@ impl ComponentState {
 }
 
 fn component_labels(c: Component) -> Labels {
-    Arc::from(vec![(Box::from("component"), Box::from(c.as_str()))])
+    [("component", c.as_str())].into_iter().collect()
 }
 
 fn single(labels: Labels, v: f64) -> SeriesSnapshot {
@@ -394,10 +393,11 @@ impl Liveness {
             starts.push(single(labels.clone(), st.starts as f64));
             restarts.push(single(labels, st.restarts as f64));
         }
-        let forgotten = vec![single(Arc::from(Vec::new()), self.forgotten as f64)];
+        let forgotten = vec![single(Labels::default(), self.forgotten as f64)];
 
         let fam = |name: &str, help: &str, kind: FamilyType, series: Vec<SeriesSnapshot>| {
             FamilySnapshot {
+                series_sorted: false,
                 name: name.to_string(),
                 help: help.to_string(),
                 kind,
@@ -544,10 +544,7 @@ mod tests {
         let f = fams.iter().find(|f| f.name == name)?;
         f.series.iter().find_map(|s| {
             let matches = match component {
-                Some(c) => s
-                    .labels
-                    .iter()
-                    .any(|(k, v)| &**k == "component" && &**v == c),
+                Some(c) => s.labels.iter().any(|(k, v)| k == "component" && v == c),
                 None => s.labels.is_empty(),
             };
             match (matches, &s.value) {

@@ -221,17 +221,14 @@ impl Telemetry {
         let mut push =
             |name: &str, help: &str, kind: FamilyType, series: Vec<(Vec<(&str, String)>, f64)>| {
                 out.push(FamilySnapshot {
+                    series_sorted: false,
                     name: name.to_string(),
                     help: help.to_string(),
                     kind,
                     series: series
                         .into_iter()
                         .map(|(labels, v)| SeriesSnapshot {
-                            labels: labels
-                                .into_iter()
-                                .map(|(k, v)| (Box::<str>::from(k), v.into_boxed_str()))
-                                .collect::<Vec<_>>()
-                                .into(),
+                            labels: labels.into_iter().collect(),
                             value: SnapValue::Single(v),
                         })
                         .collect(),

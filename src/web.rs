@@ -139,16 +139,14 @@ impl WebStats {
             series: Vec<(Option<(&str, &str)>, f64)>,
         ) -> FamilySnapshot {
             FamilySnapshot {
+                series_sorted: false,
                 name: name.to_string(),
                 help: help.to_string(),
                 kind,
                 series: series
                     .into_iter()
                     .map(|(label, v)| SeriesSnapshot {
-                        labels: label
-                            .map(|(k, v)| vec![(Box::<str>::from(k), Box::<str>::from(v))])
-                            .unwrap_or_default()
-                            .into(),
+                        labels: label.into_iter().collect(),
                         value: SnapValue::Single(v),
                     })
                     .collect(),
@@ -877,7 +875,7 @@ mod tests {
                 .unwrap()
                 .series
                 .iter()
-                .find(|x| x.labels.iter().any(|(_, v)| &**v == label))
+                .find(|x| x.labels.iter().any(|(_, v)| v == label))
                 .map(|x| match x.value {
                     SnapValue::Single(v) => v,
                     _ => f64::NAN,

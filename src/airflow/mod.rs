@@ -377,11 +377,12 @@ mod tests;
 pub fn self_families(model: &AirflowModel) -> Vec<crate::store::FamilySnapshot> {
     use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
     let gauge = |name: &str, help: &str, v: f64| FamilySnapshot {
+        series_sorted: false,
         name: name.into(),
         help: help.into(),
         kind: FamilyType::Gauge,
         series: vec![SeriesSnapshot {
-            labels: Vec::new().into(),
+            labels: crate::store::Labels::default(),
             value: SnapValue::Single(v),
         }],
     };

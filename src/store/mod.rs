@@ -2,15 +2,17 @@
 //! their label set, with statsd_exporter's type-locking, conflict and TTL
 //! semantics. Pure: the caller passes `now`.
 
+mod labels;
 mod summary;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
 
+pub use labels::{escape_label_value, exposition_cmp, exposition_order, Labels};
 pub use summary::SummaryState;
 
 /// The Prometheus type of a family. Sets are exposed as gauges.
@@ -160,9 +162,6 @@ pub struct Applied {
     pub folded: Option<LimitReason>,
 }
 
-/// Label pairs sorted by name; shared with snapshots without copying.
-pub type Labels = Arc<[(Box<str>, Box<str>)]>;
-
 /// How an observation is aggregated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObserveAs {
@@ -310,6 +309,29 @@ struct Family {
     overflow_series: usize,
     /// The limits of the rule that last created a series here.
     limits: FamilyLimits,
+    /// The label sets as the last snapshot saw them, reused while the
+    /// series are the same (see `Shape`).
+    shape: Option<Arc<Shape>>,
+}
+
+/// A family's label sets in the order its table iterates them, and their
+/// exposition order once computed. The table's order only changes when a
+/// series is added or removed; a snapshot checks every position (a pointer
+/// comparison) and builds a new shape on any difference. So a snapshot
+/// clones one `Arc` per unchanged family instead of one per series (each a
+/// cache miss, under the store lock), and a family is sorted once per
+/// change of its series, not once per scrape.
+#[derive(Debug)]
+struct Shape {
+    labels: Box<[Labels]>,
+    order: OnceLock<Box<[u32]>>,
+}
+
+impl Shape {
+    fn order(&self) -> &[u32] {
+        self.order
+            .get_or_init(|| exposition_order(&self.labels).into_boxed_slice())
+    }
 }
 
 impl Family {
@@ -321,22 +343,29 @@ impl Family {
             label_values: HashMap::new(),
             overflow_series: 0,
             limits: FamilyLimits::default(),
+            shape: None,
         }
     }
 
     fn find(&mut self, labels: &[(&str, &str)]) -> Option<&mut Series> {
         let hash = labels_hash(labels);
         self.series
-            .find_mut(hash, |s| s.hash == hash && same_labels(&s.labels, labels))
+            .find_mut(hash, |s| s.hash == hash && s.labels.matches(labels))
     }
 
-    fn track(&mut self, labels: &[(Box<str>, Box<str>)], delta: i32) {
-        for (k, v) in labels {
-            let values = self.label_values.entry(k.clone()).or_default();
-            let n = values.entry(v.clone()).or_insert(0);
+    fn track(&mut self, labels: &Labels, delta: i32) {
+        for (k, v) in labels.iter() {
+            if !self.label_values.contains_key(k) {
+                self.label_values.insert(k.into(), HashMap::new());
+            }
+            let values = self.label_values.get_mut(k).expect("inserted above");
+            if !values.contains_key(&*v) {
+                values.insert(v.as_ref().into(), 0);
+            }
+            let n = values.get_mut(&*v).expect("inserted above");
             *n = n.saturating_add_signed(delta);
             if *n == 0 {
-                values.remove(v);
+                values.remove(&*v);
                 if values.is_empty() {
                     self.label_values.remove(k);
                 }
@@ -397,14 +426,6 @@ fn labels_hash(labels: &[(&str, &str)]) -> u64 {
         v.hash(&mut h);
     }
     h.finish()
-}
-
-fn same_labels(stored: &[(Box<str>, Box<str>)], wanted: &[(&str, &str)]) -> bool {
-    stored.len() == wanted.len()
-        && stored
-            .iter()
-            .zip(wanted)
-            .all(|((k1, v1), (k2, v2))| &**k1 == *k2 && &**v1 == *v2)
 }
 
 impl Store {
@@ -655,10 +676,7 @@ impl Store {
         let mut value = initial_value(&u.op, now);
         apply_op(&mut value, &u.op, now, self.set_window)?;
         let family = self.families.get_mut(u.name).expect("caller inserted it");
-        let stored: Labels = labels
-            .iter()
-            .map(|(k, v)| (Box::<str>::from(*k), Box::<str>::from(*v)))
-            .collect();
+        let stored: Labels = labels.iter().copied().collect();
         family.track(&stored, 1);
         if overflow {
             family.overflow_series += 1;
@@ -717,15 +735,25 @@ impl Store {
         self.series_count = 0;
     }
 
-    /// Copies what `/metrics` needs, quickly; sorting and formatting happen
-    /// after the lock is released.
-    pub fn snapshot(&mut self, now: Instant) -> Vec<FamilySnapshot> {
+    /// Copies what `/metrics` needs, quickly (this runs under the store
+    /// lock): values, and each family's shared label sets. Building the
+    /// series, ordering and formatting happen after the lock is released
+    /// (`StoreSnapshot::into_families`).
+    pub fn snapshot_raw(&mut self, now: Instant) -> StoreSnapshot {
         let window = self.set_window;
         let mut out = Vec::with_capacity(self.families.len());
         for (name, f) in self.families.iter_mut() {
-            let mut series = Vec::with_capacity(f.series.len());
-            for s in f.series.iter_mut() {
-                let value = match &mut s.value {
+            let mut values = Vec::with_capacity(f.series.len());
+            let mut same = f
+                .shape
+                .as_ref()
+                .is_some_and(|shape| shape.labels.len() == f.series.len());
+            for (i, s) in f.series.iter_mut().enumerate() {
+                if same {
+                    let shape = f.shape.as_ref().expect("checked above");
+                    same = s.labels.ptr_eq(&shape.labels[i]);
+                }
+                values.push(match &mut s.value {
                     SeriesValue::Counter(v) | SeriesValue::Gauge(v) => SnapValue::Single(*v),
                     SeriesValue::Set(set) => SnapValue::Single(set.count(now, window) as f64),
                     SeriesValue::Histogram {
@@ -745,20 +773,29 @@ impl Store {
                         sum: state.sum,
                         count: state.count,
                     },
-                };
-                series.push(SeriesSnapshot {
-                    labels: s.labels.clone(),
-                    value,
                 });
             }
-            out.push(FamilySnapshot {
+            if !same {
+                f.shape = Some(Arc::new(Shape {
+                    labels: f.series.iter().map(|s| s.labels.clone()).collect(),
+                    order: OnceLock::new(),
+                }));
+            }
+            out.push(RawFamily {
                 name: name.to_string(),
                 help: f.help.to_string(),
                 kind: f.kind,
-                series,
+                shape: f.shape.clone().expect("set above"),
+                values,
             });
         }
-        out
+        StoreSnapshot(out)
+    }
+
+    /// `snapshot_raw` and `into_families` in one (for callers that do not
+    /// hold the lock across it, e.g. tests).
+    pub fn snapshot(&mut self, now: Instant) -> Vec<FamilySnapshot> {
+        self.snapshot_raw(now).into_families()
     }
 
     /// Where the cardinality comes from: families ranked by series, and for
@@ -912,6 +949,45 @@ pub struct LabelCardinality {
     pub top_values: Vec<(String, u32)>,
 }
 
+/// What `Store::snapshot_raw` copies under the lock.
+pub struct StoreSnapshot(Vec<RawFamily>);
+
+struct RawFamily {
+    name: String,
+    help: String,
+    kind: FamilyType,
+    shape: Arc<Shape>,
+    /// In `shape.labels` order.
+    values: Vec<SnapValue>,
+}
+
+impl StoreSnapshot {
+    /// The families, each with its series in exposition order.
+    pub fn into_families(self) -> Vec<FamilySnapshot> {
+        self.0
+            .into_iter()
+            .map(|mut f| {
+                let series = f
+                    .shape
+                    .order()
+                    .iter()
+                    .map(|&i| SeriesSnapshot {
+                        labels: f.shape.labels[i as usize].clone(),
+                        value: std::mem::replace(&mut f.values[i as usize], SnapValue::Single(0.0)),
+                    })
+                    .collect();
+                FamilySnapshot {
+                    name: f.name,
+                    help: f.help,
+                    kind: f.kind,
+                    series,
+                    series_sorted: true,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A family as copied out of the store.
 #[derive(Clone, Debug)]
 pub struct FamilySnapshot {
@@ -919,6 +995,8 @@ pub struct FamilySnapshot {
     pub help: String,
     pub kind: FamilyType,
     pub series: Vec<SeriesSnapshot>,
+    /// The series are already in exposition order (`exposition_cmp`).
+    pub series_sorted: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -1533,5 +1611,62 @@ mod tests {
         }
         assert_eq!(refused, 5);
         assert_eq!(single(&mut s, "big", t0)[0].1, MAX_SET_MEMBERS as f64);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(100))]
+        /// Snapshots reuse a family's label sets and order while its series
+        /// stay the same; across any mix of new series, updates, expiry and
+        /// snapshots, each snapshot equals one built from scratch.
+        #[test]
+        fn reused_shapes_match_a_fresh_snapshot(
+            steps in proptest::collection::vec((0u8..4, 0u8..8, 0u8..3, 1u32..50), 1..200),
+        ) {
+            let t0 = Instant::now();
+            let mut store = Store::new(Duration::from_secs(60));
+            let mut model: HashMap<(u8, u8), (f64, u32)> = HashMap::new();
+            let mut clock = 0u32;
+            let values = ["", "b", "a\"q", "a", "ab", "x\ny", "\\", "z"];
+            for (action, v, w, x) in steps {
+                match action {
+                    0 | 1 => {
+                        let (a, b) = (values[v as usize], values[w as usize]);
+                        let labels = [("a", a), ("b", b)];
+                        let mut u = upd("f", &labels, Op::CounterAdd(f64::from(x)));
+                        u.ttl = Duration::from_secs(10);
+                        proptest::prop_assert!(store.apply(&u, t0 + Duration::from_secs(clock.into())).is_ok());
+                        let e = model.entry((v, w)).or_insert((0.0, clock));
+                        *e = (e.0 + f64::from(x), clock);
+                    }
+                    2 => {
+                        clock += x % 12;
+                        store.sweep(t0 + Duration::from_secs(clock.into()));
+                        model.retain(|_, (_, seen)| clock - *seen <= 10);
+                    }
+                    // Snapshot now; else several steps pass before the next.
+                    _ => {}
+                }
+                if action != 3 {
+                    continue;
+                }
+                let snap = store.snapshot(t0);
+                let got: Vec<(Labels, f64)> = snap
+                    .iter()
+                    .flat_map(|f| f.series.iter())
+                    .map(|s| match s.value {
+                        SnapValue::Single(x) => (s.labels.clone(), x),
+                        _ => unreachable!(),
+                    })
+                    .collect();
+                let mut want: Vec<(Labels, f64)> = model
+                    .iter()
+                    .map(|((v, w), (x, _))| {
+                        ([("a", values[*v as usize]), ("b", values[*w as usize])].into_iter().collect(), *x)
+                    })
+                    .collect();
+                want.sort_by(|a, b| exposition_cmp(&a.0, &b.0));
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }
