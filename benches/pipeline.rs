@@ -314,10 +314,11 @@ fn bench_render(c: &mut Criterion) {
                     let raw = fresh.store.lock().snapshot_raw(now);
                     (fresh, raw)
                 },
-                |(_fresh, raw)| {
-                    let mut fams = raw.into_families();
+                // Returned, so dropping the store is not timed.
+                |(fresh, raw)| {
+                    let mut fams = raw.into_shared_families();
                     sort_families(&mut fams);
-                    render(&fams, Format::Text)
+                    (fresh, render(&fams, Format::Text))
                 },
                 criterion::BatchSize::PerIteration,
             )
@@ -334,7 +335,7 @@ fn bench_render(c: &mut Criterion) {
     group.bench_function(format!("snapshot_sort_render_{series}_series"), |b| {
         b.iter(|| {
             let raw = shared.store.lock().snapshot_raw(Instant::now());
-            let mut fams = raw.into_families();
+            let mut fams = raw.into_shared_families();
             sort_families(&mut fams);
             render(&fams, Format::Text)
         })

@@ -309,7 +309,7 @@ pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
             },
         )
     };
-    let mut families = raw.into_families();
+    let mut families = raw.into_shared_families();
     families.extend(shared.telemetry.families(&figures));
     if let Some(model) = &shared.airflow {
         // Liveness comes from the profile's heartbeat families; without

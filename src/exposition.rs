@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::store::{exposition_order, FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+use crate::store::{
+    exposition_order, FamilySnapshot, FamilyType, Labels, SeriesSnapshot, SnapValue,
+};
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const CONTENT_TYPE_OPENMETRICS: &str =
@@ -204,14 +206,14 @@ fn write_bucket(out: &mut String, name: &str, labels: &str, le: &str, value: f64
     out.push('\n');
 }
 
-fn write_labels(out: &mut String, s: &SeriesSnapshot, extra: Option<(&str, f64)>) {
-    if s.labels.is_empty() && extra.is_none() {
+fn write_labels(out: &mut String, labels: &Labels, extra: Option<(&str, f64)>) {
+    if labels.is_empty() && extra.is_none() {
         return;
     }
     out.push('{');
-    out.push_str(s.labels.rendered());
+    out.push_str(labels.rendered());
     if let Some((k, v)) = extra {
-        if !s.labels.is_empty() {
+        if !labels.is_empty() {
             out.push(',');
         }
         out.push_str(k);
@@ -226,13 +228,13 @@ fn write_sample(
     out: &mut String,
     name: &str,
     suffix: &str,
-    s: &SeriesSnapshot,
+    labels: &Labels,
     extra: Option<(&str, f64)>,
     value: f64,
 ) {
     out.push_str(name);
     out.push_str(suffix);
-    write_labels(out, s, extra);
+    write_labels(out, labels, extra);
     out.push(' ');
     write_float(out, value);
     out.push('\n');
@@ -241,12 +243,12 @@ fn write_sample(
 /// Renders sorted families. In OpenMetrics, counter samples get `_total`
 /// (the family name drops it), which is why it is opt-in.
 pub fn render(families: &[FamilySnapshot], format: Format) -> String {
-    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.series.len() * 96).sum());
+    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.len() * 96).sum());
     // Scratch: the `le` strings of the bucket bounds last seen (keyed by
     // their shared allocation).
     let mut le_of: (*const f64, Vec<String>) = (std::ptr::null(), Vec::new());
     for f in families {
-        if f.series.is_empty() {
+        if f.is_empty() {
             continue;
         }
         let (family_name, sample_suffix) = match (format, f.kind) {
@@ -265,10 +267,10 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
         out.push(' ');
         out.push_str(f.kind.as_str());
         out.push('\n');
-        for s in &f.series {
-            match &s.value {
+        for (labels, value) in f.each_series() {
+            match value {
                 SnapValue::Single(v) => {
-                    write_sample(&mut out, family_name, sample_suffix, s, None, *v)
+                    write_sample(&mut out, family_name, sample_suffix, labels, None, *v)
                 }
                 SnapValue::Histogram {
                     buckets,
@@ -287,15 +289,15 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                             le_of.1.push(le);
                         }
                     }
-                    let labels = s.labels.rendered();
+                    let text = labels.rendered();
                     let mut cumulative = 0.0;
                     for (i, le) in le_of.1.iter().enumerate() {
                         cumulative += counts[i];
-                        write_bucket(&mut out, family_name, labels, le, cumulative);
+                        write_bucket(&mut out, family_name, text, le, cumulative);
                     }
-                    write_bucket(&mut out, family_name, labels, "+Inf", *count);
-                    write_sample(&mut out, family_name, "_sum", s, None, *sum);
-                    write_sample(&mut out, family_name, "_count", s, None, *count);
+                    write_bucket(&mut out, family_name, text, "+Inf", *count);
+                    write_sample(&mut out, family_name, "_sum", labels, None, *sum);
+                    write_sample(&mut out, family_name, "_count", labels, None, *count);
                 }
                 SnapValue::Summary {
                     quantiles,
@@ -304,10 +306,17 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                     count,
                 } => {
                     for (q, v) in quantiles.iter().zip(values) {
-                        write_sample(&mut out, family_name, "", s, Some(("quantile", *q)), *v);
+                        write_sample(
+                            &mut out,
+                            family_name,
+                            "",
+                            labels,
+                            Some(("quantile", *q)),
+                            *v,
+                        );
                     }
-                    write_sample(&mut out, family_name, "_sum", s, None, *sum);
-                    write_sample(&mut out, family_name, "_count", s, None, *count);
+                    write_sample(&mut out, family_name, "_sum", labels, None, *sum);
+                    write_sample(&mut out, family_name, "_count", labels, None, *count);
                 }
             }
         }
@@ -418,6 +427,7 @@ mod tests {
     ) -> FamilySnapshot {
         FamilySnapshot {
             series_sorted: false,
+            stored: None,
             name: name.into(),
             help: "Metric autogenerated by statsd_exporter.".into(),
             kind,
@@ -532,6 +542,75 @@ h_count 3
             .map(|s| s.labels.get("a").unwrap().into_owned())
             .collect();
         assert_eq!(order, vec!["10", "1", "2"]);
+    }
+
+    /// `/metrics` renders the store's shared series; tests and tools read
+    /// copied ones. Both give the same text, in both formats.
+    #[test]
+    fn shared_and_copied_store_series_render_the_same() {
+        use crate::store::{ObserveAs, Op, Store, Update};
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        let mut store = Store::new(Duration::from_secs(60));
+        let hist = ObserveAs::Histogram {
+            buckets: vec![0.5, 1.0, 5.0].into(),
+        };
+        let summ = ObserveAs::Summary {
+            quantiles: vec![0.5, 0.99].into(),
+            max_age: Duration::from_secs(600),
+            age_buckets: 5,
+            buf_cap: 500,
+        };
+        for i in 0..30u32 {
+            let dag = format!("dag_{}", i % 7);
+            let task = format!("t\"{}", i % 4);
+            let labels = [("dag_id", dag.as_str()), ("task_id", task.as_str())];
+            let v = f64::from(i) / 3.0;
+            let ops = [
+                ("a_total", Op::CounterAdd(v)),
+                ("b", Op::GaugeSet(v)),
+                (
+                    "c",
+                    Op::Observe {
+                        value: v,
+                        weight: 1.0,
+                        how: &hist,
+                    },
+                ),
+                (
+                    "d",
+                    Op::Observe {
+                        value: v,
+                        weight: 1.0,
+                        how: &summ,
+                    },
+                ),
+            ];
+            for (name, op) in ops {
+                let u = Update {
+                    name,
+                    help: "h",
+                    labels: &labels,
+                    op,
+                    ttl: Duration::ZERO,
+                    limits: None,
+                };
+                store.apply(&u, now).expect("applies");
+            }
+        }
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut copied = store.snapshot(now);
+            let mut shared = store.snapshot_raw(now).into_shared_families();
+            sort_families(&mut copied);
+            sort_families(&mut shared);
+            assert!(shared.iter().all(|f| f.series.is_empty() && !f.is_empty()));
+            let text = render(&copied, format);
+            assert_eq!(
+                text.lines().filter(|l| l.starts_with("c_bucket")).count(),
+                7 * 4 * 4
+            );
+            assert_eq!(render(&shared, format), text);
+        }
     }
 
     #[test]

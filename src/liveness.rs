@@ -398,6 +398,7 @@ impl Liveness {
         let fam = |name: &str, help: &str, kind: FamilyType, series: Vec<SeriesSnapshot>| {
             FamilySnapshot {
                 series_sorted: false,
+                stored: None,
                 name: name.to_string(),
                 help: help.to_string(),
                 kind,

@@ -222,6 +222,7 @@ impl Telemetry {
             |name: &str, help: &str, kind: FamilyType, series: Vec<(Vec<(&str, String)>, f64)>| {
                 out.push(FamilySnapshot {
                     series_sorted: false,
+                    stored: None,
                     name: name.to_string(),
                     help: help.to_string(),
                     kind,

@@ -140,6 +140,7 @@ impl WebStats {
         ) -> FamilySnapshot {
             FamilySnapshot {
                 series_sorted: false,
+                stored: None,
                 name: name.to_string(),
                 help: help.to_string(),
                 kind,

@@ -378,6 +378,7 @@ pub fn self_families(model: &AirflowModel) -> Vec<crate::store::FamilySnapshot> 
     use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
     let gauge = |name: &str, help: &str, v: f64| FamilySnapshot {
         series_sorted: false,
+        stored: None,
         name: name.into(),
         help: help.into(),
         kind: FamilyType::Gauge,

@@ -950,8 +950,10 @@ pub struct LabelCardinality {
 }
 
 /// What `Store::snapshot_raw` copies under the lock.
+#[derive(Debug)]
 pub struct StoreSnapshot(Vec<RawFamily>);
 
+#[derive(Debug)]
 struct RawFamily {
     name: String,
     help: String,
@@ -962,33 +964,55 @@ struct RawFamily {
 }
 
 impl StoreSnapshot {
-    /// The families, each with its series in exposition order.
-    pub fn into_families(self) -> Vec<FamilySnapshot> {
+    /// The families, each with its series in exposition order, sharing the
+    /// store's label sets (nothing is copied per series: what `/metrics`
+    /// renders). Their `series` are empty; read them with `each_series`.
+    pub fn into_shared_families(self) -> Vec<FamilySnapshot> {
         self.0
             .into_iter()
+            .map(|f| FamilySnapshot {
+                name: f.name,
+                help: f.help,
+                kind: f.kind,
+                series: Vec::new(),
+                series_sorted: true,
+                stored: Some(StoredSeries {
+                    shape: f.shape,
+                    values: f.values,
+                }),
+            })
+            .collect()
+    }
+
+    /// The families with their series copied out, in exposition order.
+    pub fn into_families(self) -> Vec<FamilySnapshot> {
+        self.into_shared_families()
+            .into_iter()
             .map(|mut f| {
-                let series = f
-                    .shape
-                    .order()
-                    .iter()
-                    .map(|&i| SeriesSnapshot {
-                        labels: f.shape.labels[i as usize].clone(),
-                        value: std::mem::replace(&mut f.values[i as usize], SnapValue::Single(0.0)),
+                f.series = f
+                    .each_series()
+                    .map(|(labels, value)| SeriesSnapshot {
+                        labels: labels.clone(),
+                        value: value.clone(),
                     })
                     .collect();
-                FamilySnapshot {
-                    name: f.name,
-                    help: f.help,
-                    kind: f.kind,
-                    series,
-                    series_sorted: true,
-                }
+                f.stored = None;
+                f
             })
             .collect()
     }
 }
 
-/// A family as copied out of the store.
+/// A store family's series as a snapshot took them: the family's shared
+/// label sets (with their exposition order) and the values.
+#[derive(Clone, Debug)]
+pub struct StoredSeries {
+    shape: Arc<Shape>,
+    /// In `shape.labels` order.
+    values: Vec<SnapValue>,
+}
+
+/// A family as copied out of the store, or built by the exporter itself.
 #[derive(Clone, Debug)]
 pub struct FamilySnapshot {
     pub name: String,
@@ -997,6 +1021,31 @@ pub struct FamilySnapshot {
     pub series: Vec<SeriesSnapshot>,
     /// The series are already in exposition order (`exposition_cmp`).
     pub series_sorted: bool,
+    /// Series shared with the store (`StoreSnapshot::into_shared_families`),
+    /// in exposition order, before `series`.
+    pub stored: Option<StoredSeries>,
+}
+
+impl FamilySnapshot {
+    /// Every series: the shared ones in exposition order, then `series`.
+    pub fn each_series(&self) -> impl Iterator<Item = (&Labels, &SnapValue)> {
+        let stored = self.stored.iter().flat_map(|st| {
+            st.shape
+                .order()
+                .iter()
+                .map(move |&i| (&st.shape.labels[i as usize], &st.values[i as usize]))
+        });
+        stored.chain(self.series.iter().map(|s| (&s.labels, &s.value)))
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.series.len() + self.stored.as_ref().map_or(0, |st| st.values.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Clone, Debug)]
