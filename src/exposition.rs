@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::store::{
-    exposition_order, FamilySnapshot, FamilyType, Labels, SeriesSnapshot, SnapValue,
+    exposition_order, FamilySnapshot, FamilyType, HistogramSnapshot, Labels, SeriesSnapshot,
+    SnapValue, SummarySnapshot,
 };
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -272,12 +273,13 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                 SnapValue::Single(v) => {
                     write_sample(&mut out, family_name, sample_suffix, labels, None, *v)
                 }
-                SnapValue::Histogram {
-                    buckets,
-                    counts,
-                    sum,
-                    count,
-                } => {
+                SnapValue::Histogram(h) => {
+                    let HistogramSnapshot {
+                        buckets,
+                        counts,
+                        sum,
+                        count,
+                    } = &**h;
                     // The bucket bounds are the same for every bucket line
                     // (and usually every series): format them once.
                     if !std::ptr::eq(le_of.0, buckets.as_ptr()) {
@@ -299,12 +301,13 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                     write_sample(&mut out, family_name, "_sum", labels, None, *sum);
                     write_sample(&mut out, family_name, "_count", labels, None, *count);
                 }
-                SnapValue::Summary {
-                    quantiles,
-                    values,
-                    sum,
-                    count,
-                } => {
+                SnapValue::Summary(s) => {
+                    let SummarySnapshot {
+                        quantiles,
+                        values,
+                        sum,
+                        count,
+                    } = &**s;
                     for (q, v) in quantiles.iter().zip(values) {
                         write_sample(
                             &mut out,
@@ -457,12 +460,12 @@ mod tests {
                 FamilyType::Summary,
                 vec![(
                     vec![("x", "q\"uote\\back\nline")],
-                    SnapValue::Summary {
+                    SnapValue::Summary(Box::new(SummarySnapshot {
                         quantiles: Arc::from(vec![0.5, 0.9]),
                         values: vec![0.25, f64::NAN],
                         sum: 1.5,
                         count: 3.0,
-                    },
+                    })),
                 )],
             ),
             fam(
@@ -470,12 +473,12 @@ mod tests {
                 FamilyType::Histogram,
                 vec![(
                     vec![],
-                    SnapValue::Histogram {
+                    SnapValue::Histogram(Box::new(HistogramSnapshot {
                         buckets: Arc::from(vec![0.005, 1.0]),
                         counts: vec![1.0, 0.0, 2.0],
                         sum: 7.5,
                         count: 3.0,
-                    },
+                    })),
                 )],
             ),
         ];

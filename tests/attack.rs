@@ -255,14 +255,14 @@ fn attack_keeps_series_rss_and_totals_bounded() {
         let e = per_family.entry(f.name.as_str()).or_default();
         for s in &f.series {
             e.0 += 1;
-            if s.labels.iter().any(|(_, v)| &**v == OVERFLOW) {
+            if s.labels.iter().any(|(_, v)| v == OVERFLOW) {
                 e.1 += 1;
             }
             match &s.value {
                 SnapValue::Single(v) => e.2 += v,
-                SnapValue::Summary { sum, count, .. } => {
-                    e.2 += sum;
-                    e.3 += count;
+                SnapValue::Summary(s) => {
+                    e.2 += s.sum;
+                    e.3 += s.count;
                 }
                 other => panic!("unexpected {other:?}"),
             }

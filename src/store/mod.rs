@@ -761,18 +761,20 @@ impl Store {
                         counts,
                         sum,
                         count,
-                    } => SnapValue::Histogram {
+                    } => SnapValue::Histogram(Box::new(HistogramSnapshot {
                         buckets: buckets.clone(),
                         counts: counts.to_vec(),
                         sum: *sum,
                         count: *count,
-                    },
-                    SeriesValue::Summary { quantiles, state } => SnapValue::Summary {
-                        values: state.quantiles(quantiles, now),
-                        quantiles: quantiles.clone(),
-                        sum: state.sum,
-                        count: state.count,
-                    },
+                    })),
+                    SeriesValue::Summary { quantiles, state } => {
+                        SnapValue::Summary(Box::new(SummarySnapshot {
+                            values: state.quantiles(quantiles, now),
+                            quantiles: quantiles.clone(),
+                            sum: state.sum,
+                            count: state.count,
+                        }))
+                    }
                 });
             }
             if !same {
@@ -1054,21 +1056,31 @@ pub struct SeriesSnapshot {
     pub value: SnapValue,
 }
 
+/// A series' value in a snapshot. The rare histogram and summary values
+/// are boxed so the common single value takes 16 bytes, not 64: a scrape
+/// copies one per series under the store lock.
 #[derive(Clone, Debug)]
 pub enum SnapValue {
     Single(f64),
-    Histogram {
-        buckets: Arc<[f64]>,
-        counts: Vec<f64>,
-        sum: f64,
-        count: f64,
-    },
-    Summary {
-        quantiles: Arc<[f64]>,
-        values: Vec<f64>,
-        sum: f64,
-        count: f64,
-    },
+    Histogram(Box<HistogramSnapshot>),
+    Summary(Box<SummarySnapshot>),
+}
+
+#[derive(Clone, Debug)]
+pub struct HistogramSnapshot {
+    pub buckets: Arc<[f64]>,
+    /// Non-cumulative; the last is +Inf's.
+    pub counts: Vec<f64>,
+    pub sum: f64,
+    pub count: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SummarySnapshot {
+    pub quantiles: Arc<[f64]>,
+    pub values: Vec<f64>,
+    pub sum: f64,
+    pub count: f64,
 }
 
 #[cfg(test)]
@@ -1214,12 +1226,10 @@ mod tests {
         }
         let snap = s.snapshot(now);
         match &snap[0].series[0].value {
-            SnapValue::Histogram {
-                counts, sum, count, ..
-            } => {
-                assert_eq!(counts, &vec![1.0, 10.0, 1.0]);
-                assert_eq!(*count, 12.0);
-                assert!((sum - 10.1).abs() < 1e-9);
+            SnapValue::Histogram(h) => {
+                assert_eq!(h.counts, vec![1.0, 10.0, 1.0]);
+                assert_eq!(h.count, 12.0);
+                assert!((h.sum - 10.1).abs() < 1e-9);
             }
             other => panic!("{other:?}"),
         }
