@@ -402,8 +402,8 @@ fn spawn_datagram_reader(
                             t.samples.inc_by(truncated);
                             t.sample_error(Reject::MalformedLine).inc_by(truncated);
                         }
-                        let datagrams: Vec<(&[u8], Origin)> =
-                            batch.datagrams().filter(|(d, _)| !d.is_empty()).collect();
+                        let mut datagrams: Vec<(&[u8], Origin)> = Vec::with_capacity(n);
+                        datagrams.extend(batch.datagrams().filter(|(d, _)| !d.is_empty()));
                         ingester.ingest_batch(&datagrams, Instant::now());
                         // Counted once applied: a reader of /metrics that sees
                         // N packets also sees their samples.

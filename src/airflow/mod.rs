@@ -14,7 +14,7 @@ mod names;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -76,6 +76,8 @@ pub struct AirflowModel {
     names: names::Index,
     counters: Counters,
     known_dags: RwLock<names::DagSet>,
+    /// `known_dags.len()`, read without the lock on the hot path.
+    dag_count: AtomicUsize,
     version: AtomicU8,
     last_by_sender: Mutex<HashMap<(u64, usize), (u64, u64)>>,
     warned_no_ids: AtomicBool,
@@ -98,6 +100,7 @@ impl AirflowModel {
                 event_offsets,
             },
             known_dags: RwLock::new(names::DagSet::default()),
+            dag_count: AtomicUsize::new(0),
             version: AtomicU8::new(0),
             last_by_sender: Mutex::new(HashMap::new()),
             warned_no_ids: AtomicBool::new(false),
@@ -110,7 +113,7 @@ impl AirflowModel {
     }
 
     pub fn known_dag_count(&self) -> usize {
-        self.known_dags.read().len()
+        self.dag_count.load(Ordering::Relaxed)
     }
 
     fn learn_dag(&self, dag: &str) {
@@ -120,6 +123,7 @@ impl AirflowModel {
         let mut set = self.known_dags.write();
         if set.len() < MAX_KNOWN_DAGS {
             set.insert(dag.to_string());
+            self.dag_count.store(set.len(), Ordering::Relaxed);
         }
     }
 
@@ -252,18 +256,24 @@ impl AirflowModel {
             (fi, ei, labels)
         } else {
             let version = self.version.load(Ordering::Relaxed);
-            let dags = self.known_dags.read();
-            match self.names.legacy_cached(name, &dags, version, cache) {
-                Some((fi, ei, caps)) => {
-                    drop(dags);
+            let dag_count = self.dag_count.load(Ordering::Relaxed);
+            let dags = || self.known_dags.read();
+            match self
+                .names
+                .legacy_cached(name, dag_count, dags, version, cache)
+            {
+                (Some((fi, ei, caps)), hit) => {
                     let event_idx = self.counters.event_offsets[fi] + ei;
                     self.counters.legacy_seen[event_idx].store(true, Ordering::Relaxed);
-                    if let Some((_, dag)) = caps.iter().find(|(k, _)| *k == "dag_id") {
-                        self.learn_dag(dag);
+                    // A cached name was learnt from when it was first seen.
+                    if !hit {
+                        if let Some((_, dag)) = caps.iter().find(|(k, _)| *k == "dag_id") {
+                            self.learn_dag(dag);
+                        }
                     }
                     (fi, ei, caps)
                 }
-                None => {
+                (None, _) => {
                     return Outcome::Unknown {
                         group: name.split('.').take(2).collect::<Vec<_>>().join("."),
                     };
@@ -314,9 +324,8 @@ impl AirflowModel {
         labels: &[(&'static str, Cow<'_, str>)],
         value: f64,
     ) -> bool {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&labels, &mut h);
-        let key = std::hash::Hasher::finish(&h);
+        use std::hash::BuildHasher;
+        let key = foldhash::fast::FixedState::with_seed(0x2e9e_a7d1).hash_one(labels);
         let mut map = self.last_by_sender.lock();
         let new = (key, value.to_bits());
         match map.get_mut(&(sender, fi)) {

@@ -198,14 +198,18 @@ pub const LEGACY_CACHE_ENTRIES: usize = 20_000;
 
 impl Index {
     /// `legacy`, through `cache`.
-    pub fn legacy_cached<'a>(
+    /// `legacy`, remembered per name. `dags` is only called on a miss (it
+    /// takes a lock); `dag_count` is its size. Also says whether the answer
+    /// came from the cache (then the caller has seen this name before).
+    pub fn legacy_cached<'a, D: std::ops::Deref<Target = DagSet>>(
         &self,
         name: &'a str,
-        dags: &DagSet,
+        dag_count: usize,
+        dags: impl FnOnce() -> D,
         version: u8,
         cache: &mut LegacyCache,
-    ) -> Option<(usize, usize, Captures<'a>)> {
-        let key = (version, dags.len());
+    ) -> (Option<(usize, usize, Captures<'a>)>, bool) {
+        let key = (version, dag_count);
         if cache.valid_for != key || cache.entries.len() >= LEGACY_CACHE_ENTRIES {
             cache.entries.clear();
             cache.valid_for = key;
@@ -218,10 +222,11 @@ impl Index {
             (*fi, *ei, caps)
         };
         if let Some(hit) = cache.entries.get(name) {
-            return hit.as_ref().map(to_caps);
+            return (hit.as_ref().map(to_caps), true);
         }
         let base = name.as_ptr() as usize;
-        let entry = Self::first_legacy(self.legacy_candidates(name), name, dags, version).map(
+        let dags = dags();
+        let entry = Self::first_legacy(self.legacy_candidates(name), name, &dags, version).map(
             |(fi, ei, raw)| {
                 let ranges = raw
                     .into_iter()
@@ -235,7 +240,7 @@ impl Index {
         );
         let found = entry.as_ref().map(to_caps);
         cache.entries.insert(name.into(), entry);
-        found
+        (found, false)
     }
 }
 
@@ -544,7 +549,8 @@ mod tests {
             for _ in 0..2 {
                 // A miss, then a hit.
                 for name in names {
-                    let cached = idx.legacy_cached(name, &dags, version, &mut cache);
+                    let (cached, _) =
+                        idx.legacy_cached(name, dags.len(), || &dags, version, &mut cache);
                     assert_eq!(
                         cached,
                         idx.legacy(name, &dags, version),
@@ -555,17 +561,25 @@ mod tests {
         }
         // A DAG id learnt later changes how a 2.x name splits: no stale answer.
         let name = names[1];
-        let before = idx.legacy_cached(name, &dags, 2, &mut cache).unwrap();
+        let (first, hit) = idx.legacy_cached(name, dags.len(), || &dags, 2, &mut cache);
+        assert!(!hit, "the version changed since the loop above");
+        let (before, hit) = idx.legacy_cached(name, dags.len(), || &dags, 2, &mut cache);
+        assert!(hit);
+        assert_eq!(before, first);
+        let before = before.unwrap();
         assert_eq!(before.2[0], ("dag_id", Cow::Borrowed("corpus")));
         dags.insert("corpus.quick-success_v1".into());
-        let after = idx.legacy_cached(name, &dags, 2, &mut cache).unwrap();
+        let (after, hit) = idx.legacy_cached(name, dags.len(), || &dags, 2, &mut cache);
+        assert!(!hit, "the cache was cleared");
+        let after = after.unwrap();
         assert_eq!(
             after.2[0],
             ("dag_id", Cow::Borrowed("corpus.quick-success_v1"))
         );
         // Bounded: a flood of distinct names never grows it past the limit.
         for i in 0..LEGACY_CACHE_ENTRIES + 10 {
-            idx.legacy_cached(&format!("ti.finish.d{i}.t.success"), &dags, 3, &mut cache);
+            let name = format!("ti.finish.d{i}.t.success");
+            idx.legacy_cached(&name, dags.len(), || &dags, 3, &mut cache);
             assert!(cache.entries.len() <= LEGACY_CACHE_ENTRIES);
         }
     }
