@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::store::{
-    exposition_order, FamilySnapshot, FamilyType, HistogramSnapshot, Labels, SeriesSnapshot,
-    SnapValue, SummarySnapshot,
+    exposition_order, FamilySnapshot, FamilyType, HistogramSnapshot, SeriesSnapshot, SnapValue,
+    SummarySnapshot,
 };
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -207,12 +207,12 @@ fn write_bucket(out: &mut String, name: &str, labels: &str, le: &str, value: f64
     out.push('\n');
 }
 
-fn write_labels(out: &mut String, labels: &Labels, extra: Option<(&str, f64)>) {
+fn write_labels(out: &mut String, labels: &str, extra: Option<(&str, f64)>) {
     if labels.is_empty() && extra.is_none() {
         return;
     }
     out.push('{');
-    out.push_str(labels.rendered());
+    out.push_str(labels);
     if let Some((k, v)) = extra {
         if !labels.is_empty() {
             out.push(',');
@@ -229,7 +229,7 @@ fn write_sample(
     out: &mut String,
     name: &str,
     suffix: &str,
-    labels: &Labels,
+    labels: &str,
     extra: Option<(&str, f64)>,
     value: f64,
 ) {
@@ -268,7 +268,7 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
         out.push(' ');
         out.push_str(f.kind.as_str());
         out.push('\n');
-        for (labels, value) in f.each_series() {
+        for (labels, value) in f.each_series_text() {
             match value {
                 SnapValue::Single(v) => {
                     write_sample(&mut out, family_name, sample_suffix, labels, None, *v)
@@ -291,13 +291,12 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                             le_of.1.push(le);
                         }
                     }
-                    let text = labels.rendered();
                     let mut cumulative = 0.0;
                     for (i, le) in le_of.1.iter().enumerate() {
                         cumulative += counts[i];
-                        write_bucket(&mut out, family_name, text, le, cumulative);
+                        write_bucket(&mut out, family_name, labels, le, cumulative);
                     }
-                    write_bucket(&mut out, family_name, text, "+Inf", *count);
+                    write_bucket(&mut out, family_name, labels, "+Inf", *count);
                     write_sample(&mut out, family_name, "_sum", labels, None, *sum);
                     write_sample(&mut out, family_name, "_count", labels, None, *count);
                 }

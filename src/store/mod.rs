@@ -325,12 +325,44 @@ struct Family {
 struct Shape {
     labels: Box<[Labels]>,
     order: OnceLock<Box<[u32]>>,
+    /// The label texts in exposition order, back to back, and where each
+    /// ends: rendering reads them in sequence, not from one allocation per
+    /// series.
+    texts: OnceLock<(String, Box<[u32]>)>,
 }
 
 impl Shape {
+    fn new(labels: Box<[Labels]>) -> Shape {
+        Shape {
+            labels,
+            order: OnceLock::new(),
+            texts: OnceLock::new(),
+        }
+    }
+
     fn order(&self) -> &[u32] {
         self.order
             .get_or_init(|| exposition_order(&self.labels).into_boxed_slice())
+    }
+
+    fn texts(&self) -> &(String, Box<[u32]>) {
+        self.texts.get_or_init(|| {
+            let order = self.order();
+            let mut text = String::with_capacity(
+                order
+                    .iter()
+                    .map(|&i| self.labels[i as usize].rendered().len())
+                    .sum(),
+            );
+            let ends = order
+                .iter()
+                .map(|&i| {
+                    text.push_str(self.labels[i as usize].rendered());
+                    text.len() as u32
+                })
+                .collect();
+            (text, ends)
+        })
     }
 }
 
@@ -778,10 +810,9 @@ impl Store {
                 });
             }
             if !same {
-                f.shape = Some(Arc::new(Shape {
-                    labels: f.series.iter().map(|s| s.labels.clone()).collect(),
-                    order: OnceLock::new(),
-                }));
+                f.shape = Some(Arc::new(Shape::new(
+                    f.series.iter().map(|s| s.labels.clone()).collect(),
+                )));
             }
             out.push(RawFamily {
                 name: name.to_string(),
@@ -1038,6 +1069,23 @@ impl FamilySnapshot {
                 .map(move |&i| (&st.shape.labels[i as usize], &st.values[i as usize]))
         });
         stored.chain(self.series.iter().map(|s| (&s.labels, &s.value)))
+    }
+
+    /// `each_series` with each label set as its exposition text (what
+    /// rendering needs), read in sequence for the shared series.
+    pub fn each_series_text(&self) -> impl Iterator<Item = (&str, &SnapValue)> {
+        let stored = self.stored.iter().flat_map(|st| {
+            let (text, ends) = st.shape.texts();
+            let order = st.shape.order();
+            (0..order.len()).map(move |k| {
+                let start = if k == 0 { 0 } else { ends[k - 1] as usize };
+                (
+                    &text[start..ends[k] as usize],
+                    &st.values[order[k] as usize],
+                )
+            })
+        });
+        stored.chain(self.series.iter().map(|s| (s.labels.rendered(), &s.value)))
     }
 
     /// Number of series.
