@@ -193,10 +193,12 @@ pub fn exposition_cmp(a: &Labels, b: &Labels) -> Ordering {
 /// (then the comparator is used directly).
 pub fn exposition_order<L: Borrow<Labels>>(sets: &[L]) -> Vec<u32> {
     let mut keys = Vec::new();
-    let mut order: Vec<(usize, u32, u32, u32)> = Vec::with_capacity(sets.len());
+    // (pairs, key start, key end, position); byte offsets are `usize`: a
+    // family's label text is not bounded by 4 GiB when limits are off.
+    let mut order: Vec<(usize, usize, usize, u32)> = Vec::with_capacity(sets.len());
     let mut has_nul = false;
     for (i, l) in sets.iter().enumerate() {
-        let start = keys.len() as u32;
+        let start = keys.len();
         let mut n = 0;
         for (_, v) in l.borrow().iter() {
             has_nul |= memchr::memchr(0, v.as_bytes()).is_some();
@@ -204,14 +206,14 @@ pub fn exposition_order<L: Borrow<Labels>>(sets: &[L]) -> Vec<u32> {
             keys.push(0);
             n += 1;
         }
-        order.push((n, start, keys.len() as u32, i as u32));
+        order.push((n, start, keys.len(), i as u32));
     }
     if has_nul {
         let mut idx: Vec<u32> = (0..sets.len() as u32).collect();
         idx.sort_by(|&a, &b| exposition_cmp(sets[a as usize].borrow(), sets[b as usize].borrow()));
         return idx;
     }
-    let key = |&(_, start, end, _): &(usize, u32, u32, u32)| &keys[start as usize..end as usize];
+    let key = |&(_, start, end, _): &(usize, usize, usize, u32)| &keys[start..end];
     // Label sets are unique within a family: stability does not matter.
     order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a).cmp(key(b))));
     order.into_iter().map(|(_, _, _, i)| i).collect()

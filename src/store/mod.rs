@@ -328,7 +328,7 @@ struct Shape {
     /// The label texts in exposition order, back to back, and where each
     /// ends: rendering reads them in sequence, not from one allocation per
     /// series.
-    texts: OnceLock<(String, Box<[u32]>)>,
+    texts: OnceLock<(String, Box<[usize]>)>,
 }
 
 impl Shape {
@@ -345,7 +345,7 @@ impl Shape {
             .get_or_init(|| exposition_order(&self.labels).into_boxed_slice())
     }
 
-    fn texts(&self) -> &(String, Box<[u32]>) {
+    fn texts(&self) -> &(String, Box<[usize]>) {
         self.texts.get_or_init(|| {
             let order = self.order();
             let mut text = String::with_capacity(
@@ -358,7 +358,7 @@ impl Shape {
                 .iter()
                 .map(|&i| {
                     text.push_str(self.labels[i as usize].rendered());
-                    text.len() as u32
+                    text.len()
                 })
                 .collect();
             (text, ends)
@@ -768,9 +768,9 @@ impl Store {
     }
 
     /// Copies what `/metrics` needs, quickly (this runs under the store
-    /// lock): values, and each family's shared label sets. Building the
-    /// series, ordering and formatting happen after the lock is released
-    /// (`StoreSnapshot::into_families`).
+    /// lock): values, and each family's shared label sets. Ordering and
+    /// formatting happen after the lock is released
+    /// (`StoreSnapshot::into_shared_families`, then `exposition::render`).
     pub fn snapshot_raw(&mut self, now: Instant) -> StoreSnapshot {
         let window = self.set_window;
         let mut out = Vec::with_capacity(self.families.len());
@@ -1078,11 +1078,8 @@ impl FamilySnapshot {
             let (text, ends) = st.shape.texts();
             let order = st.shape.order();
             (0..order.len()).map(move |k| {
-                let start = if k == 0 { 0 } else { ends[k - 1] as usize };
-                (
-                    &text[start..ends[k] as usize],
-                    &st.values[order[k] as usize],
-                )
+                let start = if k == 0 { 0 } else { ends[k - 1] };
+                (&text[start..ends[k]], &st.values[order[k] as usize])
             })
         });
         stored.chain(self.series.iter().map(|s| (s.labels.rendered(), &s.value)))
