@@ -25,7 +25,7 @@ impl Default for Labels {
 }
 
 /// Writes `v` escaped as a Prometheus label value (`\\`, `\"`, `\n`).
-pub fn escape_label_value(out: &mut String, v: &str) {
+fn escape_label_value(out: &mut String, v: &str) {
     // Label values rarely need escaping: copy runs between special bytes.
     let mut rest = v;
     while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {

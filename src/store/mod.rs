@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
 
-pub use labels::{escape_label_value, exposition_cmp, exposition_order, Labels};
+pub use labels::{exposition_cmp, exposition_order, Labels};
 pub use summary::SummaryState;
 
 /// The Prometheus type of a family. Sets are exposed as gauges.
@@ -999,7 +999,8 @@ struct RawFamily {
 impl StoreSnapshot {
     /// The families, each with its series in exposition order, sharing the
     /// store's label sets (nothing is copied per series: what `/metrics`
-    /// renders). Their `series` are empty; read them with `each_series`.
+    /// renders). Their `series` are empty; read them with `each_series` or
+    /// `each_series_text`.
     pub fn into_shared_families(self) -> Vec<FamilySnapshot> {
         self.0
             .into_iter()
