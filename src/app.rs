@@ -541,9 +541,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::ingest::{Origin, Shared};
-    use crate::mapping::{CacheType, Mapper};
-    use crate::parser::ParseOptions;
-    use crate::store::Store;
+    use crate::mapping::Mapper;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
@@ -559,13 +557,7 @@ mod tests {
     /// (the order before) it failed within 1 to 4 scrapes, 3 runs of 3.
     #[test]
     fn a_scrape_that_counts_n_packets_shows_their_samples() {
-        let shared = Arc::new(Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        ));
+        let shared = Arc::new(Shared::for_tests(Mapper::empty()));
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
             let (shared, stop) = (shared.clone(), stop.clone());

@@ -92,6 +92,19 @@ impl Shared {
     }
 
     /// Turns on the built-in Airflow profile for names under `prefix`.
+    /// Default parsing, a 60-s set window, an LRU cache of 1,000: what unit
+    /// tests need unless they test one of these.
+    #[cfg(test)]
+    pub(crate) fn for_tests(mapper: Mapper) -> Self {
+        Shared::new(
+            mapper,
+            Store::new(Duration::from_secs(60)),
+            ParseOptions::default(),
+            1000,
+            CacheType::Lru,
+        )
+    }
+
     pub fn with_airflow(mut self, prefix: &str) -> Self {
         self.airflow = Some(AirflowModel::new(prefix));
         self
@@ -625,13 +638,7 @@ mod tests {
             Some(y) => Mapper::from_yaml_str(y, "test.yml").expect("valid mapping"),
             None => Mapper::empty(),
         };
-        Arc::new(Shared::new(
-            mapper,
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        ))
+        Arc::new(Shared::for_tests(mapper))
     }
 
     fn render(shared: &Shared) -> String {

@@ -932,20 +932,12 @@ mod tests {
     /// with nothing counted for what was lost.
     #[test]
     fn oversize_unix_datagram_drops_its_cut_line_and_counts_it() {
-        use crate::mapping::{CacheType, Mapper};
-        use crate::parser::ParseOptions;
-        use crate::store::Store;
+        use crate::mapping::Mapper;
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.sock");
         let listener = bind_unixgram(&path, 0o755, 0).unwrap();
-        let shared = Arc::new(Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        ));
+        let shared = Arc::new(Shared::for_tests(Mapper::empty()));
         let stop = Arc::new(AtomicBool::new(false));
         let handle = spawn_unixgram(listener, shared.clone(), stop.clone()).unwrap();
 
@@ -1060,18 +1052,10 @@ mod tests {
         assert!(bind_unixgram(&other, 0o755, 0).is_err());
     }
 
-    use crate::mapping::{CacheType, Mapper};
-    use crate::parser::ParseOptions;
-    use crate::store::Store;
+    use crate::mapping::Mapper;
 
     fn shared() -> Arc<Shared> {
-        Arc::new(Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        ))
+        Arc::new(Shared::for_tests(Mapper::empty()))
     }
 
     fn render(shared: &Shared) -> String {

@@ -7,9 +7,8 @@ use super::docs;
 use crate::escape::is_valid_metric_name;
 use crate::ingest::{Origin, Shared};
 use crate::liveness::Component;
-use crate::mapping::{CacheType, Mapper};
-use crate::parser::ParseOptions;
-use crate::store::{FamilySnapshot, SnapValue, Store};
+use crate::mapping::Mapper;
+use crate::store::{FamilySnapshot, SnapValue};
 
 #[test]
 fn docs_metrics_md_is_up_to_date() {
@@ -141,16 +140,7 @@ fn corpus(file: &str) -> Vec<(f64, String, String)> {
 
 fn replay(file: &str) -> Replay {
     let lines = corpus(file);
-    let shared = Arc::new(
-        Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        )
-        .with_airflow("airflow"),
-    );
+    let shared = Arc::new(Shared::for_tests(Mapper::empty()).with_airflow("airflow"));
     let mut ing = shared.ingester();
     let base = Instant::now();
     let t0 = lines[0].0;
@@ -603,16 +593,7 @@ fn activity(mode: Mode, version: u8) -> Vec<String> {
 }
 
 fn run_lines(lines: &[String]) -> Series {
-    let shared = Arc::new(
-        Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        )
-        .with_airflow("airflow"),
-    );
+    let shared = Arc::new(Shared::for_tests(Mapper::empty()).with_airflow("airflow"));
     let mut ing = shared.ingester();
     let now = Instant::now();
     for l in lines {
@@ -712,16 +693,7 @@ fn simulate(
         seed: 7,
         ..SimConfig::default()
     };
-    let shared = Arc::new(
-        Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        )
-        .with_airflow("airflow"),
-    );
+    let shared = Arc::new(Shared::for_tests(Mapper::empty()).with_airflow("airflow"));
     let mut ing = shared.ingester();
     let base = Instant::now();
     let mut end = base;
@@ -761,14 +733,7 @@ fn simulated_restart_and_hang() {
 #[test]
 fn tagged_first_events_make_no_stray_series_nor_a_false_warning() {
     let model = |lines: &[&str]| {
-        let shared = Shared::new(
-            Mapper::empty(),
-            Store::new(Duration::from_secs(60)),
-            ParseOptions::default(),
-            1000,
-            CacheType::Lru,
-        )
-        .with_airflow("airflow");
+        let shared = Shared::for_tests(Mapper::empty()).with_airflow("airflow");
         let shared = Arc::new(shared);
         let mut ing = shared.ingester();
         for l in lines {
