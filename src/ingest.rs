@@ -32,6 +32,10 @@ const RESERVED_PREFIXES: &[&str] = &["statsd_exporter_", "statsd_metric_mapper_"
 /// State shared by every listener, the HTTP side and the reloader.
 pub struct Shared {
     pub store: Mutex<Store>,
+    /// Held shared by every batch (parse, map, store, counters) and
+    /// exclusively by a scrape while it reads the self-metrics and the
+    /// store, so a scrape shows a batch's samples and its counts together.
+    pub batches: RwLock<()>,
     mapper: RwLock<Arc<Mapper>>,
     mapper_generation: AtomicU64,
     pub telemetry: Telemetry,
@@ -78,6 +82,7 @@ impl Shared {
     ) -> Self {
         Shared {
             store: Mutex::new(store),
+            batches: RwLock::new(()),
             mapper: RwLock::new(mapper.into()),
             mapper_generation: AtomicU64::new(0),
             telemetry: Telemetry::new(),
@@ -264,6 +269,24 @@ impl Ingester {
     /// the trailing newline marks the Datadog client per datagram); the
     /// result is the same as ingesting them one by one in order.
     pub fn ingest_batch(&mut self, datagrams: &[(&[u8], Origin)], now: Instant) {
+        self.ingest_counted(datagrams, now, |_| {});
+    }
+
+    /// `ingest_batch`, then `count` (the listener's own counters for the
+    /// batch: packets, cut datagrams).
+    pub fn ingest_counted(
+        &mut self,
+        datagrams: &[(&[u8], Origin)],
+        now: Instant,
+        count: impl FnOnce(&Telemetry),
+    ) {
+        let shared = self.shared.clone();
+        let _whole = shared.batches.read();
+        self.apply_batch(datagrams, now);
+        count(&shared.telemetry);
+    }
+
+    fn apply_batch(&mut self, datagrams: &[(&[u8], Origin)], now: Instant) {
         self.refresh_mapper();
         let shared = self.shared.clone();
         let t = &shared.telemetry;

@@ -361,8 +361,8 @@ impl DatagramBatch {
 }
 
 /// Reads datagrams on a dedicated thread until `stop` is set: batches from
-/// `recv`, each ingested under one store lock. `packets` is the counter to
-/// bump per datagram.
+/// `recv`, each ingested under one store lock and counted with it (see
+/// `app::render_shared`). `packets` is the counter to bump per datagram.
 fn spawn_datagram_reader(
     name: String,
     mut recv: impl FnMut(&mut DatagramBatch) -> io::Result<usize> + Send + 'static,
@@ -388,7 +388,6 @@ fn spawn_datagram_reader(
                 }
                 match recv(&mut batch) {
                     Ok(n) => {
-                        let t = &shared.telemetry;
                         let truncated = batch.truncated() as u64;
                         if truncated > 0 {
                             tracing::debug!(
@@ -396,18 +395,19 @@ fn spawn_datagram_reader(
                                 truncated,
                                 "datagram(s) over {MAX_DATAGRAM} bytes cut"
                             );
-                            t.datagrams_truncated.inc_by(truncated);
-                            // Each cut line counts as one malformed line.
-                            t.lines.inc_by(truncated);
-                            t.samples.inc_by(truncated);
-                            t.sample_error(Reject::MalformedLine).inc_by(truncated);
                         }
                         let mut datagrams: Vec<(&[u8], Origin)> = Vec::with_capacity(n);
                         datagrams.extend(batch.datagrams().filter(|(d, _)| !d.is_empty()));
-                        ingester.ingest_batch(&datagrams, Instant::now());
-                        // Counted once applied: a reader of /metrics that sees
-                        // N packets also sees their samples.
-                        packets(t).inc_by(n as u64);
+                        ingester.ingest_counted(&datagrams, Instant::now(), |t| {
+                            if truncated > 0 {
+                                // Each cut line counts as one malformed line.
+                                t.datagrams_truncated.inc_by(truncated);
+                                t.lines.inc_by(truncated);
+                                t.samples.inc_by(truncated);
+                                t.sample_error(Reject::MalformedLine).inc_by(truncated);
+                            }
+                            packets(t).inc_by(n as u64);
+                        });
                         match coalesce_pause(n, receive_buffer) {
                             Some(pause) if drain_until.is_none() => std::thread::sleep(pause),
                             _ => {}

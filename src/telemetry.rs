@@ -216,25 +216,18 @@ impl Telemetry {
 
     /// Every self-metric family, unsorted. `store` carries the live store
     /// figures computed by the caller.
+    /// Every self-metric family.
     pub fn families(&self, store: &StoreFigures) -> Vec<FamilySnapshot> {
+        let mut out = self.counter_families(store);
+        out.extend(self.process_families());
+        out
+    }
+
+    /// The self-metrics but `process_*`: what a scrape reads while no batch
+    /// is half applied (no I/O here).
+    pub fn counter_families(&self, store: &StoreFigures) -> Vec<FamilySnapshot> {
         let mut out = Vec::with_capacity(48);
-        let mut push =
-            |name: &str, help: &str, kind: FamilyType, series: Vec<(Vec<(&str, String)>, f64)>| {
-                out.push(FamilySnapshot {
-                    series_sorted: false,
-                    stored: None,
-                    name: name.to_string(),
-                    help: help.to_string(),
-                    kind,
-                    series: series
-                        .into_iter()
-                        .map(|(labels, v)| SeriesSnapshot {
-                            labels: labels.into_iter().collect(),
-                            value: SnapValue::Single(v),
-                        })
-                        .collect(),
-                });
-            };
+        let mut push = pusher(&mut out);
         let c = |x: &Counter| x.get() as f64;
         let one = |v: f64| vec![(vec![], v)];
         use FamilyType::{Counter as C, Gauge as G};
@@ -616,8 +609,15 @@ impl Telemetry {
                 per(|s| &s.lines_dropped),
             );
         }
-        process_families(self.start_time_seconds, &mut push);
+        drop(push);
         out.extend(self.web.families());
+        out
+    }
+
+    /// `process_*`, read from /proc.
+    pub fn process_families(&self) -> Vec<FamilySnapshot> {
+        let mut out = Vec::with_capacity(8);
+        process_families(self.start_time_seconds, &mut pusher(&mut out));
         out
     }
 }
@@ -651,7 +651,55 @@ pub struct StoreFigures {
     pub limits: crate::store::Limits,
 }
 
-type Push<'a> = dyn FnMut(&str, &str, FamilyType, Vec<(Vec<(&str, String)>, f64)>) + 'a;
+impl StoreFigures {
+    /// Read under the store lock.
+    pub fn of(store: &crate::store::Store) -> Self {
+        let mut families_by_type = HashMap::new();
+        let per_family = store
+            .series_per_family()
+            .into_iter()
+            .map(|(name, kind, n)| {
+                *families_by_type.entry(kind).or_insert(0) += 1;
+                (name, n)
+            })
+            .collect();
+        let limit_stats = store
+            .limit_stats()
+            .map(|(f, r, folded, n)| (f.to_string(), r, folded, n))
+            .collect();
+        StoreFigures {
+            per_family,
+            families_by_type,
+            limit_stats,
+            limits: store.limits().clone(),
+        }
+    }
+}
+
+/// A family's series: (labels, value) pairs.
+type Values<'a> = Vec<(Vec<(&'a str, String)>, f64)>;
+
+type Push<'a> = dyn FnMut(&str, &str, FamilyType, Values<'_>) + 'a;
+
+/// Appends a family of plain values to `out`.
+fn pusher(out: &mut Vec<FamilySnapshot>) -> impl FnMut(&str, &str, FamilyType, Values<'_>) + '_ {
+    |name, help, kind, series| {
+        out.push(FamilySnapshot {
+            series_sorted: false,
+            stored: None,
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            series: series
+                .into_iter()
+                .map(|(labels, v)| SeriesSnapshot {
+                    labels: labels.into_iter().collect(),
+                    value: SnapValue::Single(v),
+                })
+                .collect(),
+        });
+    }
+}
 
 /// The standard `process_*` metrics, read from /proc (Linux only).
 fn process_families(start_time: f64, push: &mut Push<'_>) {
