@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::airflow::{AirflowModel, Kind as AirflowKind, Outcome as AirflowOutcome};
+use crate::airflow::{AirflowModel, Kind as AirflowKind, LabelValue, Outcome as AirflowOutcome};
 use crate::escape::escape_metric_name;
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::mapping::{CacheType, MapCache, MapOutcome, Mapper, ObserverOptions, Rule};
@@ -174,7 +174,7 @@ struct Prepared<'a> {
 /// them (the profile's names are static: no conversion, no second `Vec`).
 enum PreparedLabels<'a> {
     Mapped(Vec<(Cow<'a, str>, Cow<'a, str>)>),
-    Airflow(Vec<(&'static str, Cow<'a, str>)>),
+    Airflow(Vec<(&'static str, LabelValue<'a>)>),
 }
 
 enum PreparedOp<'a> {
@@ -364,9 +364,7 @@ impl Ingester {
                 PreparedLabels::Mapped(v) => {
                     label_refs.extend(v.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
                 }
-                PreparedLabels::Airflow(v) => {
-                    label_refs.extend(v.iter().map(|(k, v)| (*k, v.as_ref())))
-                }
+                PreparedLabels::Airflow(v) => label_refs.extend(v.iter().map(|(k, v)| (*k, &**v))),
             }
             let op = match &p.op {
                 PreparedOp::Counter(v) => Op::CounterAdd(*v),
@@ -437,8 +435,8 @@ impl Ingester {
                         name: Cow::Borrowed("airflow_unmapped_samples_total"),
                         help: "Samples of Airflow StatsD names the built-in profile does not know, by the first two name components.",
                         labels: PreparedLabels::Airflow(vec![
-                            ("statsd_group", Cow::Owned(group)),
-                            ("type", Cow::Borrowed(s.value.kind().as_str())),
+                            ("statsd_group", LabelValue::Owned(group)),
+                            ("type", LabelValue::Borrowed(s.value.kind().as_str())),
                         ]),
                         op: PreparedOp::Counter(1.0),
                         ttl: self.ttl_for(None),
@@ -555,7 +553,7 @@ impl Ingester {
         t: &Telemetry,
         s: &'a Sample<'a>,
         family: &'static crate::airflow::Family,
-        labels: Vec<(&'static str, Cow<'a, str>)>,
+        labels: Vec<(&'static str, LabelValue<'a>)>,
         scale: f64,
     ) -> Option<Prepared<'a>> {
         let (op, event_type) = match (family.kind, s.value) {

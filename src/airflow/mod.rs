@@ -12,14 +12,13 @@ pub mod catalog;
 pub mod docs;
 mod names;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 pub use catalog::{Family, Fix, Kind, FAMILIES};
-pub use names::{FastMap, LegacyCache};
+pub use names::{FastMap, LabelValue, LegacyCache};
 
 use crate::sample::{Sample, SampleValue};
 
@@ -37,7 +36,7 @@ pub enum Outcome<'a> {
     /// A series of a catalog family. `scale` corrects the unit.
     Series {
         family: &'static Family,
-        labels: Vec<(&'static str, Cow<'a, str>)>,
+        labels: Vec<(&'static str, LabelValue<'a>)>,
         scale: f64,
         /// Set for heartbeat events: which component beat.
         heartbeat: Option<crate::liveness::Component>,
@@ -296,7 +295,7 @@ impl AirflowModel {
         }
         let mut labels = labels;
         for (k, v) in event.consts {
-            labels.push((k, Cow::Borrowed(v)));
+            labels.push((k, LabelValue::Borrowed(v)));
         }
         labels.sort_by(|a, b| a.0.cmp(b.0));
         if family.drop_immediate_repeat && self.is_repeat(sender, fi, &labels, s.value.value()) {
@@ -321,7 +320,7 @@ impl AirflowModel {
         &self,
         sender: u64,
         fi: usize,
-        labels: &[(&'static str, Cow<'_, str>)],
+        labels: &[(&'static str, LabelValue<'_>)],
         value: f64,
     ) -> bool {
         use std::hash::BuildHasher;
@@ -361,7 +360,7 @@ fn identity_count(f: &Family) -> usize {
         .count()
 }
 
-fn labels_from_tags<'a>(family: &Family, s: &'a Sample<'a>) -> Vec<(&'static str, Cow<'a, str>)> {
+fn labels_from_tags<'a>(family: &Family, s: &'a Sample<'a>) -> Vec<(&'static str, LabelValue<'a>)> {
     let mut out = Vec::new();
     for (label, keys) in catalog::TAG_KEYS {
         if !family.labels.contains(label) {
@@ -372,7 +371,7 @@ fn labels_from_tags<'a>(family: &Family, s: &'a Sample<'a>) -> Vec<(&'static str
             .find_map(|k| s.tags.iter().find(|(tk, _)| tk == k))
         {
             if !v.is_empty() {
-                out.push((*label, Cow::Borrowed(v.as_ref())));
+                out.push((*label, LabelValue::Borrowed(v.as_ref())));
             }
         }
     }

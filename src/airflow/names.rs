@@ -1,8 +1,8 @@
 //! Matching Airflow names against the catalog: an exact table for tagged
 //! names, and small token patterns for legacy names with ids inside.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::catalog::FAMILIES;
 
@@ -73,7 +73,48 @@ fn head_of(toks: &[Tok]) -> Option<&'static str> {
 type RawMatch<'a> = (usize, usize, Vec<(&'static str, &'a str)>);
 
 /// Captured identities: label name and value (`__` turned back into `.`).
-pub type Captures<'a> = Vec<(&'static str, Cow<'a, str>)>;
+pub type Captures<'a> = Vec<(&'static str, LabelValue<'a>)>;
+
+/// A label value the profile found: a slice of the sample, or a value made
+/// once and shared (an unescaped id kept by the per-reader name cache, so a
+/// repeated name costs no allocation). Compares and hashes as its text.
+#[derive(Clone, Debug)]
+pub enum LabelValue<'a> {
+    Borrowed(&'a str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for LabelValue<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            LabelValue::Borrowed(s) => s,
+            LabelValue::Shared(s) => s,
+            LabelValue::Owned(s) => s,
+        }
+    }
+}
+
+impl PartialEq for LabelValue<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for LabelValue<'_> {}
+
+impl std::hash::Hash for LabelValue<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl<'a> From<&'a str> for LabelValue<'a> {
+    fn from(s: &'a str) -> Self {
+        LabelValue::Borrowed(s)
+    }
+}
 
 impl Index {
     pub fn new() -> Self {
@@ -187,11 +228,17 @@ pub struct LegacyCache {
     /// (version, number of known DAG ids) the entries were computed with;
     /// the set only grows, so its size identifies it.
     valid_for: (u8, usize),
-    /// name → (family, event, captures as (label, byte range in the name)).
+    /// name → (family, event, captures).
     entries: FastMap<Box<str>, Option<CachedMatch>>,
 }
 
-type CachedMatch = (usize, usize, Vec<(&'static str, u32, u32)>);
+type CachedMatch = (usize, usize, Vec<(&'static str, Capture)>);
+
+/// A cached capture: a byte range of the name, or its unescaped value.
+enum Capture {
+    Range(u32, u32),
+    Unescaped(Arc<str>),
+}
 
 /// Bounds the cache; it is cleared when full (names are a sender's choice).
 pub const LEGACY_CACHE_ENTRIES: usize = 20_000;
@@ -214,10 +261,18 @@ impl Index {
             cache.entries.clear();
             cache.valid_for = key;
         }
-        let to_caps = |(fi, ei, ranges): &CachedMatch| {
-            let caps = ranges
+        let to_caps = |(fi, ei, caps): &CachedMatch| {
+            let caps = caps
                 .iter()
-                .map(|&(k, start, end)| (k, unescape(&name[start as usize..end as usize])))
+                .map(|(k, c)| {
+                    let v = match c {
+                        Capture::Range(start, end) => {
+                            LabelValue::Borrowed(&name[*start as usize..*end as usize])
+                        }
+                        Capture::Unescaped(v) => LabelValue::Shared(v.clone()),
+                    };
+                    (*k, v)
+                })
                 .collect();
             (*fi, *ei, caps)
         };
@@ -228,14 +283,17 @@ impl Index {
         let dags = dags();
         let entry = Self::first_legacy(self.legacy_candidates(name), name, &dags, version).map(
             |(fi, ei, raw)| {
-                let ranges = raw
+                let caps = raw
                     .into_iter()
-                    .map(|(k, v)| {
-                        let start = v.as_ptr() as usize - base;
-                        (k, start as u32, (start + v.len()) as u32)
+                    .map(|(k, v)| match unescape(v) {
+                        LabelValue::Borrowed(v) => {
+                            let start = v.as_ptr() as usize - base;
+                            (k, Capture::Range(start as u32, (start + v.len()) as u32))
+                        }
+                        owned => (k, Capture::Unescaped(Arc::from(&*owned))),
                     })
                     .collect();
-                (fi, ei, ranges)
+                (fi, ei, caps)
             },
         );
         let found = entry.as_ref().map(to_caps);
@@ -255,11 +313,11 @@ fn unescaped((fi, ei, raw): RawMatch<'_>) -> (usize, usize, Captures<'_>) {
 }
 
 /// 3.2+ legacy names replace `.` inside ids with `__`; undo it.
-fn unescape(v: &str) -> Cow<'_, str> {
+fn unescape(v: &str) -> LabelValue<'_> {
     if memchr::memmem::find(v.as_bytes(), b"__").is_some() {
-        Cow::Owned(v.replace("__", "."))
+        LabelValue::Owned(v.replace("__", "."))
     } else {
-        Cow::Borrowed(v)
+        LabelValue::Borrowed(v)
     }
 }
 
@@ -349,7 +407,7 @@ mod tests {
             (
                 FAMILIES[f].name.to_string(),
                 c.into_iter()
-                    .map(|(k, v)| (k.to_string(), v.into_owned()))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             )
         })
@@ -567,15 +625,12 @@ mod tests {
         assert!(hit);
         assert_eq!(before, first);
         let before = before.unwrap();
-        assert_eq!(before.2[0], ("dag_id", Cow::Borrowed("corpus")));
+        assert_eq!(before.2[0], ("dag_id", "corpus".into()));
         dags.insert("corpus.quick-success_v1".into());
         let (after, hit) = idx.legacy_cached(name, dags.len(), || &dags, 2, &mut cache);
         assert!(!hit, "the cache was cleared");
         let after = after.unwrap();
-        assert_eq!(
-            after.2[0],
-            ("dag_id", Cow::Borrowed("corpus.quick-success_v1"))
-        );
+        assert_eq!(after.2[0], ("dag_id", "corpus.quick-success_v1".into()));
         // Bounded: a flood of distinct names never grows it past the limit.
         for i in 0..LEGACY_CACHE_ENTRIES + 10 {
             let name = format!("ti.finish.d{i}.t.success");
