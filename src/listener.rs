@@ -376,6 +376,7 @@ fn spawn_datagram_reader(
         .spawn(move || {
             let mut ingester = shared.ingester();
             let mut batch = DatagramBatch::new(BATCH);
+            let mut spare: Vec<(&'static [u8], Origin)> = Vec::with_capacity(BATCH);
             // Once stopped, what is queued in the socket is still ingested:
             // until a read finds nothing, for at most DRAIN_LIMIT.
             let mut drain_until: Option<Instant> = None;
@@ -396,7 +397,8 @@ fn spawn_datagram_reader(
                                 "datagram(s) over {MAX_DATAGRAM} bytes cut"
                             );
                         }
-                        let mut datagrams: Vec<(&[u8], Origin)> = Vec::with_capacity(n);
+                        let mut datagrams: Vec<(&[u8], Origin)> =
+                            crate::ingest::recycle(std::mem::take(&mut spare));
                         datagrams.extend(batch.datagrams().filter(|(d, _)| !d.is_empty()));
                         ingester.ingest_counted(&datagrams, Instant::now(), |t| {
                             if truncated > 0 {
@@ -408,6 +410,7 @@ fn spawn_datagram_reader(
                             }
                             packets(t).inc_by(n as u64);
                         });
+                        spare = crate::ingest::recycle(datagrams);
                         match coalesce_pause(n, receive_buffer) {
                             Some(pause) if drain_until.is_none() => std::thread::sleep(pause),
                             _ => {}

@@ -153,8 +153,16 @@ pub struct LineStats {
 /// Splits a datagram / stream chunk into lines on `\n`, dropping empty lines
 /// and one trailing `\r` per line.
 pub fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    // memchr finds the newlines a vector at a time (a byte-wise split was
+    // ~2% of a reader's time at 10 lines per datagram).
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', data)
+        .chain(std::iter::once(data.len()))
+        .map(move |end| {
+            let line = &data[start..end];
+            start = end + 1;
+            line.strip_suffix(b"\r").unwrap_or(line)
+        })
         .filter(|l| !l.is_empty())
 }
 
@@ -1355,6 +1363,13 @@ mod tests {
                 let rest = (data.get(end).copied(), data.get(end + 1).copied());
                 prop_assert!(matches!(rest, (None, _) | (Some(b'\n'), _) | (Some(b'\r'), None | Some(b'\n'))));
             }
+            // The same lines as the plain definition.
+            let plain: Vec<&[u8]> = data
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.is_empty())
+                .collect();
+            prop_assert_eq!(split_lines(&data).collect::<Vec<_>>(), plain);
         }
     }
 }
