@@ -261,6 +261,12 @@ fn parse_name_and_tags<'a>(
     tags: &mut Vec<Tag<'a>>,
     stats: &mut LineStats,
 ) -> Cow<'a, str> {
+    // Most names hold none of the bytes that start a tag section: two
+    // vector scans settle that (a byte loop here was ~8% of a reader's time).
+    let b = name.as_bytes();
+    if memchr::memchr3(b'[', b'#', b',', b).is_none() && memchr::memchr(b']', b).is_none() {
+        return Cow::Borrowed(name);
+    }
     if opts.signalfx_tags {
         let open = memchr::memchr(b'[', name.as_bytes());
         let close = memchr::memchr(b']', name.as_bytes());
