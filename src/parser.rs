@@ -188,56 +188,97 @@ pub fn parse_line<'a>(line: &'a [u8], opts: &ParseOptions, out: &mut Vec<Sample<
 
     let mut name_tags: Vec<Tag<'a>> = Vec::new();
     let name = parse_name_and_tags(raw_name, opts, &mut name_tags, &mut stats);
-
-    // statsd_exporter looks for `|#` whether or not DogStatsD tags are enabled.
-    let dogstatsd = has_dogstatsd_tags(rest.as_bytes());
-    if dogstatsd && !name_tags.is_empty() {
-        stats.errors.push(Reject::MixedTaggingStyles);
-        return stats;
-    }
-    let Some((first, after_first_pipe)) = split_once_byte(rest, b'|') else {
-        stats.errors.push(Reject::NotEnoughPartsAfterColon);
-        return stats;
-    };
-    let extended = memchr::memchr(b':', first.as_bytes()).is_some();
-    if extended {
-        let ty = after_first_pipe.split('|').next().unwrap_or("");
-        if !matches!(ty, "ms" | "h" | "d") {
-            stats.errors.push(Reject::InvalidExtendedAggregateType);
-            return stats;
-        }
-    }
-    if name.is_empty() {
-        stats.errors.push(Reject::EmptyName);
-        return stats;
-    }
-
-    let mut cx = SampleCx {
+    let cx = SampleCx {
         name,
         name_tags,
         opts,
         out,
         stats,
     };
-    if extended {
-        // DogStatsD extended aggregation: every value shares the suffix.
-        let tail = parse_tail(after_first_pipe, opts, &mut cx.stats);
-        for value in first.split(':') {
-            cx.emit(value, &tail);
-        }
-    } else if dogstatsd {
-        // statsd_exporter disables multi-metric lines when tags are present.
-        cx.emit_piece(rest);
-    } else {
-        for piece in (Pieces {
-            s: rest,
-            pos: 0,
-            done: false,
-        }) {
-            cx.emit_piece(piece);
+    match simple_value_and_type(rest) {
+        Some((value, ty)) => cx.simple(value, ty),
+        None => cx.general(rest),
+    }
+}
+
+/// `value|type` with nothing else after the name (how Airflow and most
+/// clients send): one pass over a few bytes instead of the general path's
+/// searches. `None` for anything else, which the general path handles.
+fn simple_value_and_type(rest: &str) -> Option<(&str, &str)> {
+    let mut pipe = None;
+    for (i, &b) in rest.as_bytes().iter().enumerate() {
+        match b {
+            b'|' if pipe.is_none() => pipe = Some(i),
+            b'|' | b':' | b'#' => return None,
+            _ => {}
         }
     }
-    cx.stats
+    pipe.map(|i| (&rest[..i], &rest[i + 1..]))
+}
+
+impl<'a> SampleCx<'a, '_> {
+    /// The general path's checks for a simple line: none of its tag,
+    /// extended-aggregation or multi-value cases apply.
+    fn simple(mut self, value: &'a str, ty: &'a str) -> LineStats {
+        if self.name.is_empty() {
+            self.stats.errors.push(Reject::EmptyName);
+        } else {
+            let tail = Tail {
+                ty,
+                too_many: false,
+                section_err: None,
+                rate: 1.0,
+                tags: Vec::new(),
+            };
+            self.emit(value, &tail);
+        }
+        self.stats
+    }
+
+    /// Everything after the name's `:`, in statsd_exporter's order of checks.
+    fn general(mut self, rest: &'a str) -> LineStats {
+        // statsd_exporter looks for `|#` whether or not DogStatsD tags are enabled.
+        let dogstatsd = has_dogstatsd_tags(rest.as_bytes());
+        if dogstatsd && !self.name_tags.is_empty() {
+            self.stats.errors.push(Reject::MixedTaggingStyles);
+            return self.stats;
+        }
+        let Some((first, after_first_pipe)) = split_once_byte(rest, b'|') else {
+            self.stats.errors.push(Reject::NotEnoughPartsAfterColon);
+            return self.stats;
+        };
+        let extended = memchr::memchr(b':', first.as_bytes()).is_some();
+        if extended {
+            let ty = after_first_pipe.split('|').next().unwrap_or("");
+            if !matches!(ty, "ms" | "h" | "d") {
+                self.stats.errors.push(Reject::InvalidExtendedAggregateType);
+                return self.stats;
+            }
+        }
+        if self.name.is_empty() {
+            self.stats.errors.push(Reject::EmptyName);
+            return self.stats;
+        }
+        if extended {
+            // DogStatsD extended aggregation: every value shares the suffix.
+            let tail = parse_tail(after_first_pipe, self.opts, &mut self.stats);
+            for value in first.split(':') {
+                self.emit(value, &tail);
+            }
+        } else if dogstatsd {
+            // statsd_exporter disables multi-metric lines when tags are present.
+            self.emit_piece(rest);
+        } else {
+            for piece in (Pieces {
+                s: rest,
+                pos: 0,
+                done: false,
+            }) {
+                self.emit_piece(piece);
+            }
+        }
+        self.stats
+    }
 }
 
 /// Whether `data` holds `|#` (a DogStatsD tag section). Searches for the
@@ -520,7 +561,7 @@ fn build<'a>(value: &'a str, tail: &Tail<'a>) -> Result<(SampleValue, &'a str), 
         }
         0.0
     } else {
-        let v: f64 = value.parse().map_err(|_| Reject::MalformedValue)?;
+        let v = parse_number(value).ok_or(Reject::MalformedValue)?;
         if !v.is_finite() {
             return Err(Reject::NonFiniteValue);
         }
@@ -554,6 +595,16 @@ fn build<'a>(value: &'a str, tail: &Tail<'a>) -> Result<(SampleValue, &'a str), 
         _ => return Err(Reject::IllegalEvent),
     };
     Ok((sample, ""))
+}
+
+/// A value as `f64`. Up to 15 plain digits (most counters and gauges) are
+/// exact in an `f64` and take a shortcut past the float parser.
+fn parse_number(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64);
+    }
+    s.parse().ok()
 }
 
 /// Keeps one entry per key, with the last value (as a Go map would).
@@ -1357,6 +1408,36 @@ mod tests {
             o in any::<[bool; 5]>(),
         ) {
             check_invariants(line.as_bytes(), &opts_from(o))?;
+        }
+
+        #[test]
+        fn the_integer_shortcut_parses_like_the_float_parser(s in "[0-9]{0,20}|[-+0-9.eE]{0,8}") {
+            prop_assert_eq!(parse_number(&s), s.parse::<f64>().ok());
+        }
+
+        /// The simple path is the general one, wherever it applies.
+        #[test]
+        fn simple_lines_parse_as_the_general_path_does(
+            name in "[a-z.]{0,6}",
+            rest in "[0-9.+-]{0,4}[|]?(c|g|ms|s|h|d|x|c@0.5|)",
+        ) {
+            let opts = ParseOptions::default();
+            let run = |simple: bool| {
+                let mut out = Vec::new();
+                let cx = SampleCx {
+                    name: Cow::Borrowed(name.as_str()),
+                    name_tags: Vec::new(),
+                    opts: &opts,
+                    out: &mut out,
+                    stats: LineStats::default(),
+                };
+                let stats = match simple_value_and_type(&rest) {
+                    Some((value, ty)) if simple => cx.simple(value, ty),
+                    _ => cx.general(&rest),
+                };
+                (out, stats)
+            };
+            prop_assert_eq!(run(true), run(false));
         }
 
         #[test]
