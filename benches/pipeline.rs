@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airflow_statsd_exporter::exposition::{render, sort_families, Format};
-use airflow_statsd_exporter::ingest::{Ingester, Origin, Shared};
+use airflow_statsd_exporter::ingest::{Origin, Shared};
 use airflow_statsd_exporter::mapping::{CacheType, MapCache, Mapper};
 use airflow_statsd_exporter::parser::{parse_line, split_lines, ParseOptions};
 use airflow_statsd_exporter::sample::{MetricKind, Sample};
@@ -207,28 +207,8 @@ fn bench_ingest(c: &mut Criterion) {
     group.finish();
 }
 
-/// Task-instance states Airflow reports in `ti.finish.<dag>.<task>.<state>`.
-const STATES: &[&str] = &[
-    "success",
-    "failed",
-    "skipped",
-    "upstream_failed",
-    "up_for_retry",
-    "up_for_reschedule",
-    "removed",
-];
-const DAGS: usize = 50;
-const TASKS: usize = 20;
-const QUEUES: usize = 16;
-
-/// A store of ~72k series, from Airflow-shaped lines through the chart mapping:
-/// * `ti.finish.<dag>.<task>.<state>` counters (unmapped by the chart:
-///   one family per line name) — 50 × 20 × 7 = 7,000 series;
-/// * `ti.{running,queued,scheduled,deferred}.<queue>.<dag>.<task>` gauges
-///   (4 labelled families) — 4 × 16 × 1,000 = 64,000 series;
-/// * `dag.<dag>.<task>.duration` timers (`airflow_task_duration` summary)
-///   — 1,000 series;
-/// * `dagrun.duration.success.<dag>` timers — 50 series.
+/// A store of ~72k series (`simulate::wide_store_lines`) through the chart
+/// mapping, ingested in datagrams of 100 lines.
 fn build_big_store() -> Arc<Shared> {
     let shared = new_shared(mapper());
     let mut ingester = shared.ingester();
@@ -237,41 +217,8 @@ fn build_big_store() -> Arc<Shared> {
         sender: 1,
         datagram: true,
     };
-    let mut buf = String::new();
-    let flush = |buf: &mut String, ingester: &mut Ingester| {
-        ingester.ingest(buf.as_bytes(), now, origin);
-        buf.clear();
-    };
-    use std::fmt::Write;
-    for d in 0..DAGS {
-        for t in 0..TASKS {
-            for (k, state) in STATES.iter().enumerate() {
-                let _ = writeln!(
-                    buf,
-                    "airflow.ti.finish.dag_{d}.task_{t}.{state}:{}|c",
-                    k + 1
-                );
-            }
-            for q in 0..QUEUES {
-                for kind in ["running", "queued", "scheduled", "deferred"] {
-                    let _ = writeln!(buf, "airflow.ti.{kind}.queue_{q}.dag_{d}.task_{t}:{q}|g");
-                }
-            }
-            for i in 0..5 {
-                let _ = writeln!(
-                    buf,
-                    "airflow.dag.dag_{d}.task_{t}.duration:{}|ms",
-                    100 + 37 * i + t
-                );
-            }
-            flush(&mut buf, &mut ingester);
-        }
-        let _ = writeln!(
-            buf,
-            "airflow.dagrun.duration.success.dag_{d}:{}|ms",
-            1000 + d
-        );
-        flush(&mut buf, &mut ingester);
+    for chunk in airflow_statsd_exporter::simulate::wide_store_lines().chunks(100) {
+        ingester.ingest(chunk.join("\n").as_bytes(), now, origin);
     }
     shared
 }

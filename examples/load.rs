@@ -12,7 +12,9 @@
 //!   --rate=LINES_PER_S        0 = flat out (default 0)
 //!   --duration=SECS           how long to send (default 10)
 //!   --lines-per-datagram=K    lines packed per datagram, joined by \n (default 1)
-//!   --source=sim|FILE.jsonl   the simulator (default) or a corpus capture (tests/data/corpus)
+//!   --source=sim|wide|FILE.jsonl   the simulator (default), every series of a wide
+//!                             deployment once (simulate::wide_store_lines: ~72k series
+//!                             through the chart mapping), or a corpus capture (tests/data/corpus)
 //!   --dags=N --tasks=N        simulator size (default 50 × 20)
 //!   --pool-lines=N            distinct lines generated, then replayed in a loop (default 200000)
 //!   --sockets=N               source sockets, round-robin per batch (default 1; SO_REUSEPORT
@@ -77,6 +79,11 @@ fn source_lines(args: &[String]) -> Vec<Vec<u8>> {
                 ..Default::default()
             };
             airflow_statsd_exporter::simulate::generate(&cfg, &mut |d| push_datagram(d.data));
+        }
+        "wide" => {
+            for l in airflow_statsd_exporter::simulate::wide_store_lines() {
+                push_datagram(l.as_bytes());
+            }
         }
         file => {
             let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -1919,3 +1919,58 @@ impl Simulator {
 }
 
 const TELEMETRY: &str = "datadog.dogstatsd.client";
+
+/// Every series of a wide deployment once, as StatsD lines; not a
+/// simulation (no time, no events): for measurements that need a big store
+/// (the render benchmark, `load send --source=wide`). Through the official
+/// chart mapping they make ~72k series, 76k samples:
+/// * `ti.finish.<dag>.<task>.<state>` counters (unmapped by the chart:
+///   one family per line name) — 50 × 20 × 7 = 7,000 series;
+/// * `ti.{running,queued,scheduled,deferred}.<queue>.<dag>.<task>` gauges
+///   (4 labelled families) — 4 × 16 × 1,000 = 64,000 series;
+/// * `dag.<dag>.<task>.duration` timers (`airflow_task_duration` summary)
+///   — 1,000 series, 5 observations each;
+/// * `dagrun.duration.success.<dag>` timers — 50 series.
+pub fn wide_store_lines() -> Vec<String> {
+    const STATES: &[&str] = &[
+        "success",
+        "failed",
+        "skipped",
+        "upstream_failed",
+        "up_for_retry",
+        "up_for_reschedule",
+        "removed",
+    ];
+    const DAGS: usize = 50;
+    const TASKS: usize = 20;
+    const QUEUES: usize = 16;
+    let mut out = Vec::with_capacity(DAGS * (TASKS * (STATES.len() + 4 * QUEUES + 5) + 1));
+    for d in 0..DAGS {
+        for t in 0..TASKS {
+            for (k, state) in STATES.iter().enumerate() {
+                out.push(format!(
+                    "airflow.ti.finish.dag_{d}.task_{t}.{state}:{}|c",
+                    k + 1
+                ));
+            }
+            for q in 0..QUEUES {
+                for kind in ["running", "queued", "scheduled", "deferred"] {
+                    out.push(format!(
+                        "airflow.ti.{kind}.queue_{q}.dag_{d}.task_{t}:{q}|g"
+                    ));
+                }
+            }
+            for i in 0..5 {
+                out.push(format!(
+                    "airflow.dag.dag_{d}.task_{t}.duration:{}|ms",
+                    100 + 37 * i + t
+                ));
+            }
+        }
+        out.push(format!(
+            "airflow.dagrun.duration.success.dag_{d}:{}|ms",
+            1000 + d
+        ));
+    }
+    out
+}
