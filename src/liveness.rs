@@ -93,7 +93,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::store::{FamilySnapshot, FamilyType, Labels, SeriesSnapshot, SnapValue};
+use crate::store::{FamilySnapshot, FamilyType, Labels};
 
 /// An Airflow component that sends a heartbeat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -311,13 +311,6 @@ fn component_labels(c: Component) -> Labels {
     [("component", c.as_str())].into_iter().collect()
 }
 
-fn single(labels: Labels, v: f64) -> SeriesSnapshot {
-    SeriesSnapshot {
-        labels,
-        value: SnapValue::Single(v),
-    }
-}
-
 impl Liveness {
     pub fn new(cfg: LivenessConfig) -> Self {
         Liveness {
@@ -385,25 +378,18 @@ impl Liveness {
             let st = &self.comps[c.index()];
             let labels = component_labels(c);
             if st.seen {
-                live.push(single(labels.clone(), st.live(cfg, now) as f64));
+                live.push((labels.clone(), st.live(cfg, now) as f64));
                 if let Some(u) = st.last_unix {
-                    last.push(single(labels.clone(), u));
+                    last.push((labels.clone(), u));
                 }
             }
-            starts.push(single(labels.clone(), st.starts as f64));
-            restarts.push(single(labels, st.restarts as f64));
+            starts.push((labels.clone(), st.starts as f64));
+            restarts.push((labels, st.restarts as f64));
         }
-        let forgotten = vec![single(Labels::default(), self.forgotten as f64)];
+        let forgotten = vec![(Labels::default(), self.forgotten as f64)];
 
-        let fam = |name: &str, help: &str, kind: FamilyType, series: Vec<SeriesSnapshot>| {
-            FamilySnapshot {
-                series_sorted: false,
-                stored: None,
-                name: name.to_string(),
-                help: help.to_string(),
-                kind,
-                series,
-            }
+        let fam = |name: &str, help: &str, kind: FamilyType, series: Vec<(Labels, f64)>| {
+            FamilySnapshot::of_values(name, help, kind, series)
         };
         let out = vec![
             fam(
@@ -459,6 +445,7 @@ impl Liveness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SnapValue;
     use std::collections::hash_map::DefaultHasher;
     use std::hash::{Hash, Hasher};
 

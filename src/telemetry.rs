@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::parser::Reject;
-use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+use crate::store::{FamilySnapshot, FamilyType};
 
 /// Events that reached the store, by statsd_exporter's `type` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -684,20 +684,10 @@ type Push<'a> = dyn FnMut(&str, &str, FamilyType, Values<'_>) + 'a;
 /// Appends a family of plain values to `out`.
 fn pusher(out: &mut Vec<FamilySnapshot>) -> impl FnMut(&str, &str, FamilyType, Values<'_>) + '_ {
     |name, help, kind, series| {
-        out.push(FamilySnapshot {
-            series_sorted: false,
-            stored: None,
-            name: name.to_string(),
-            help: help.to_string(),
-            kind,
-            series: series
-                .into_iter()
-                .map(|(labels, v)| SeriesSnapshot {
-                    labels: labels.into_iter().collect(),
-                    value: SnapValue::Single(v),
-                })
-                .collect(),
-        });
+        let series = series
+            .into_iter()
+            .map(|(l, v)| (l.into_iter().collect(), v));
+        out.push(FamilySnapshot::of_values(name, help, kind, series));
     }
 }
 
@@ -771,6 +761,7 @@ fn process_families(start_time: f64, push: &mut Push<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SnapValue;
 
     #[test]
     fn conflict_names_are_bounded() {

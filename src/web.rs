@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::store::{FamilySnapshot, FamilyType, SeriesSnapshot, SnapValue};
+use crate::store::{FamilySnapshot, FamilyType};
 use crate::web_config::{build_server_config, ConfigError, WebConfig};
 
 /// The HTTP limits the flags set.
@@ -138,20 +138,10 @@ impl WebStats {
             kind: FamilyType,
             series: Vec<(Option<(&str, &str)>, f64)>,
         ) -> FamilySnapshot {
-            FamilySnapshot {
-                series_sorted: false,
-                stored: None,
-                name: name.to_string(),
-                help: help.to_string(),
-                kind,
-                series: series
-                    .into_iter()
-                    .map(|(label, v)| SeriesSnapshot {
-                        labels: label.into_iter().collect(),
-                        value: SnapValue::Single(v),
-                    })
-                    .collect(),
-            }
+            let series = series
+                .into_iter()
+                .map(|(l, v)| (l.into_iter().collect(), v));
+            FamilySnapshot::of_values(name, help, kind, series)
         }
         let by = |key: &'static str, names: &[&'static str], cs: &[Counter]| {
             names
@@ -764,6 +754,7 @@ fn classify_handshake_error(e: &std::io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SnapValue;
 
     #[test]
     fn basic_header_parsing() {

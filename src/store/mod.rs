@@ -1061,6 +1061,29 @@ pub struct FamilySnapshot {
 }
 
 impl FamilySnapshot {
+    /// A family of single values (the exporter's own metrics).
+    pub fn of_values(
+        name: &str,
+        help: &str,
+        kind: FamilyType,
+        series: impl IntoIterator<Item = (Labels, f64)>,
+    ) -> Self {
+        FamilySnapshot {
+            series_sorted: false,
+            stored: None,
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            series: series
+                .into_iter()
+                .map(|(labels, v)| SeriesSnapshot {
+                    labels,
+                    value: SnapValue::Single(v),
+                })
+                .collect(),
+        }
+    }
+
     /// Every series: the shared ones in exposition order, then `series`.
     pub fn each_series(&self) -> impl Iterator<Item = (&Labels, &SnapValue)> {
         let stored = self.stored.iter().flat_map(|st| {
