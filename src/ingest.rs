@@ -294,13 +294,12 @@ impl Ingester {
     ) {
         let shared = self.shared.clone();
         let _whole = shared.batches.read();
-        self.apply_batch(datagrams, now);
+        self.apply_batch(&shared, datagrams, now);
         count(&shared.telemetry);
     }
 
-    fn apply_batch(&mut self, datagrams: &[(&[u8], Origin)], now: Instant) {
+    fn apply_batch(&mut self, shared: &Shared, datagrams: &[(&[u8], Origin)], now: Instant) {
         self.refresh_mapper();
-        let shared = self.shared.clone();
         let t = &shared.telemetry;
         let mut samples: Vec<Sample<'_>> = recycle(std::mem::take(&mut self.spare.samples));
         // Per sample: (dogstatsd, sender) of the datagram it came from.
@@ -351,14 +350,14 @@ impl Ingester {
             let mut prepared: Vec<Prepared<'_>> = recycle(std::mem::take(&mut self.spare.prepared));
             for (i, (s, &(dogstatsd, sender))) in samples.iter().zip(&from).enumerate() {
                 let outcome = outcomes.get(i).map_or(&unmapped, |o| &**o);
-                if let Some(p) = self.prepare(&shared, s, outcome, dogstatsd, sender, now) {
+                if let Some(p) = self.prepare(shared, s, outcome, dogstatsd, sender, now) {
                     prepared.push(p);
                 }
             }
             self.report_cache();
             if !prepared.is_empty() {
                 let mut labels = recycle(std::mem::take(&mut self.spare.labels));
-                store_prepared(&shared, &prepared, &mut labels, now);
+                store_prepared(shared, &prepared, &mut labels, now);
                 self.spare.labels = recycle(labels);
             }
             self.spare.prepared = recycle(prepared);
