@@ -279,6 +279,39 @@ impl<'a> SampleCx<'a, '_> {
         }
         self.stats
     }
+
+    /// One `value|type|sections` sample.
+    fn emit_piece(&mut self, piece: &'a str) {
+        match split_once_byte(piece, b'|') {
+            Some((value, tail)) => {
+                let tail = parse_tail(tail, self.opts, &mut self.stats);
+                self.emit(value, &tail);
+            }
+            None => self.stats.errors.push(Reject::MalformedComponent),
+        }
+    }
+
+    fn emit(&mut self, value: &'a str, tail: &Tail<'a>) {
+        match build(value, tail) {
+            Ok((value, set_member)) => {
+                let mut tags = Vec::new();
+                if !self.name_tags.is_empty() || !tail.tags.is_empty() {
+                    tags.reserve_exact(self.name_tags.len() + tail.tags.len());
+                    tags.extend_from_slice(&self.name_tags);
+                    tags.extend_from_slice(&tail.tags);
+                    dedup_tags(&mut tags);
+                }
+                self.stats.samples += 1;
+                self.out.push(Sample {
+                    name: self.name.clone(),
+                    value,
+                    set_member,
+                    tags,
+                });
+            }
+            Err(e) => self.stats.errors.push(e),
+        }
+    }
 }
 
 /// Whether `data` holds `|#` (a DogStatsD tag section). Searches for the
@@ -512,41 +545,6 @@ struct SampleCx<'a, 'o> {
     opts: &'o ParseOptions,
     out: &'o mut Vec<Sample<'a>>,
     stats: LineStats,
-}
-
-impl<'a> SampleCx<'a, '_> {
-    /// One `value|type|sections` sample.
-    fn emit_piece(&mut self, piece: &'a str) {
-        match split_once_byte(piece, b'|') {
-            Some((value, tail)) => {
-                let tail = parse_tail(tail, self.opts, &mut self.stats);
-                self.emit(value, &tail);
-            }
-            None => self.stats.errors.push(Reject::MalformedComponent),
-        }
-    }
-
-    fn emit(&mut self, value: &'a str, tail: &Tail<'a>) {
-        match build(value, tail) {
-            Ok((value, set_member)) => {
-                let mut tags = Vec::new();
-                if !self.name_tags.is_empty() || !tail.tags.is_empty() {
-                    tags.reserve_exact(self.name_tags.len() + tail.tags.len());
-                    tags.extend_from_slice(&self.name_tags);
-                    tags.extend_from_slice(&tail.tags);
-                    dedup_tags(&mut tags);
-                }
-                self.stats.samples += 1;
-                self.out.push(Sample {
-                    name: self.name.clone(),
-                    value,
-                    set_member,
-                    tags,
-                });
-            }
-            Err(e) => self.stats.errors.push(e),
-        }
-    }
 }
 
 /// Checks in statsd_exporter's order: part count, value, sections, type.

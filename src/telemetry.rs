@@ -216,8 +216,9 @@ impl Telemetry {
 
     /// Every self-metric family, unsorted. `store` carries the live store
     /// figures computed by the caller.
-    /// Every self-metric family.
-    pub fn families(&self, store: &StoreFigures) -> Vec<FamilySnapshot> {
+    /// Every self-metric family (a scrape reads the two parts separately).
+    #[cfg(test)]
+    pub(crate) fn families(&self, store: &StoreFigures) -> Vec<FamilySnapshot> {
         let mut out = self.counter_families(store);
         out.extend(self.process_families());
         out
