@@ -19,23 +19,17 @@ struct Exporter {
     log: mpsc::Receiver<String>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(grace: &str) -> Exporter {
-    let (http, udp, tcp) = (free_port(), free_port(), free_port());
+    // Port 0 everywhere: the ready line says what was bound. (Picking free
+    // ports first races with other tests, and "Address already in use"
+    // contains "ready".)
     let mut child = Command::new(env!("CARGO_BIN_EXE_airflow-statsd-exporter"))
         .args([
-            format!("--web.listen-address=127.0.0.1:{http}"),
-            format!("--statsd.listen-udp=127.0.0.1:{udp}"),
-            format!("--statsd.listen-tcp=127.0.0.1:{tcp}"),
-            format!("--web.shutdown-grace-period={grace}"),
-            "--statsd.profile=none".into(),
+            "--web.listen-address=127.0.0.1:0",
+            "--statsd.listen-udp=127.0.0.1:0",
+            "--statsd.listen-tcp=127.0.0.1:0",
+            &format!("--web.shutdown-grace-period={grace}"),
+            "--statsd.profile=none",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -48,15 +42,29 @@ fn start(grace: &str) -> Exporter {
             let _ = tx.send(line);
         }
     });
-    let e = Exporter {
+    let mut e = Exporter {
         child,
-        http: ([127, 0, 0, 1], http).into(),
-        udp: ([127, 0, 0, 1], udp).into(),
-        tcp: ([127, 0, 0, 1], tcp).into(),
+        http: ([0, 0, 0, 0], 0).into(),
+        udp: ([0, 0, 0, 0], 0).into(),
+        tcp: ([0, 0, 0, 0], 0).into(),
         log,
     };
-    e.wait_log("ready");
+    let ready = e.wait_log("msg=\"airflow-statsd-exporter ready\"");
+    e.http = bound(&ready, "web");
+    e.udp = bound(&ready, "udp");
+    e.tcp = bound(&ready, "tcp");
     e
+}
+
+/// The one address logged as `key=[addr]` in the ready line.
+fn bound(line: &str, key: &str) -> SocketAddr {
+    let rest = line
+        .split_once(&format!(" {key}=["))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+        .1;
+    let addr = &rest[..rest.find(']').unwrap()];
+    addr.parse()
+        .unwrap_or_else(|e| panic!("{key}={addr:?} in {line:?}: {e}"))
 }
 
 impl Exporter {
@@ -67,6 +75,7 @@ impl Exporter {
             let left = end.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
                 Ok(l) if l.contains(what) => return l,
+                Ok(l) if l.contains("level=error") => panic!("{l}"),
                 Ok(_) => {}
                 Err(_) => panic!("no log line containing {what:?} within {DEADLINE:?}"),
             }
