@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,9 @@ pub struct App {
     shutdown: Notify,
     udp_inodes: Mutex<Vec<u64>>,
     bound: Mutex<Bound>,
+    /// The last `/metrics` body's length: the next one starts with room for
+    /// it (growing a multi-megabyte body by doubling copies it each time).
+    last_body_len: AtomicUsize,
 }
 
 /// Loads the mapping file (if any) from one read, with the SHA-256 of the
@@ -156,6 +159,7 @@ impl App {
             },
             mapping_path: config.mapping_config.clone(),
             loaded_digest: Mutex::new(digest),
+            last_body_len: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             stop: Arc::new(AtomicBool::new(false)),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -222,7 +226,9 @@ impl App {
             listener::kernel_udp_drops(&self.udp_inodes.lock()),
             Ordering::Relaxed,
         );
-        let out = render_shared(&self.shared, Instant::now(), format);
+        let hint = self.last_body_len.load(Ordering::Relaxed);
+        let out = render_shared(&self.shared, Instant::now(), format, hint + hint / 8);
+        self.last_body_len.store(out.len(), Ordering::Relaxed);
         t.scrape_duration_seconds.set(start.elapsed().as_secs_f64());
         out
     }
@@ -287,7 +293,7 @@ impl App {
 /// read while it is held exclusively, so the samples a scrape shows and the
 /// packets, lines and errors it counts agree. The process figures are read
 /// after the gate is released (they are I/O).
-pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
+pub fn render_shared(shared: &Shared, now: Instant, format: Format, capacity: usize) -> String {
     let (own, raw) = {
         let _whole = shared.batches.write();
         let (figures, raw) = {
@@ -306,10 +312,12 @@ pub fn render_shared(shared: &Shared, now: Instant, format: Format) -> String {
         families.extend(crate::airflow::self_families(model));
         // A gauge named `_total` (statsd_exporter compatibility) fails
         // promtool; the profile's output is promtool-clean.
-        families.retain(|f| f.name != "statsd_exporter_metrics_total");
+        families.retain(|f| &*f.name != "statsd_exporter_metrics_total");
     }
     exposition::sort_families(&mut families);
-    exposition::render(&families, format)
+    let mut out = String::with_capacity(capacity);
+    exposition::render_into(&mut out, &families, format);
+    out
 }
 
 /// A started exporter: every socket bound, every task running.
@@ -563,7 +571,7 @@ mod tests {
         let mut scrapes = 0;
         let mut broken = None;
         while Instant::now() < deadline && scrapes < 3000 {
-            let text = render_shared(&shared, Instant::now(), Format::Text);
+            let text = render_shared(&shared, Instant::now(), Format::Text, 0);
             let seen = (
                 value(&text, "statsd_exporter_udp_packets_total"),
                 value(&text, "x"),
@@ -581,6 +589,11 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         reader.join().expect("reader");
         assert_eq!(broken, None, "(scrape, (packets, samples, errors))");
-        assert!(value(&render_shared(&shared, Instant::now(), Format::Text), "x") > 0.0);
+        assert!(
+            value(
+                &render_shared(&shared, Instant::now(), Format::Text, 0),
+                "x"
+            ) > 0.0
+        );
     }
 }

@@ -244,7 +244,15 @@ fn write_sample(
 /// Renders sorted families. In OpenMetrics, counter samples get `_total`
 /// (the family name drops it), which is why it is opt-in.
 pub fn render(families: &[FamilySnapshot], format: Format) -> String {
-    let mut out = String::with_capacity(families.iter().map(|f| 64 + f.len() * 96).sum());
+    let mut out = String::new();
+    render_into(&mut out, families, format);
+    out
+}
+
+/// `render`, appending to `out` (reserving a rough estimate when it has
+/// less room).
+pub fn render_into(out: &mut String, families: &[FamilySnapshot], format: Format) {
+    out.reserve(families.iter().map(|f| 64 + f.len() * 96).sum());
     // Scratch: the `le` strings of the bucket bounds last seen (keyed by
     // their shared allocation).
     let mut le_of: (*const f64, Vec<String>) = (std::ptr::null(), Vec::new());
@@ -255,14 +263,14 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
         let (family_name, sample_suffix) = match (format, f.kind) {
             (Format::OpenMetrics, FamilyType::Counter) => match f.name.strip_suffix("_total") {
                 Some(base) => (base, "_total"),
-                None => (f.name.as_str(), "_total"),
+                None => (&*f.name, "_total"),
             },
-            _ => (f.name.as_str(), ""),
+            _ => (&*f.name, ""),
         };
         out.push_str("# HELP ");
         out.push_str(family_name);
         out.push(' ');
-        escape_help(&mut out, &f.help);
+        escape_help(out, &f.help);
         out.push_str("\n# TYPE ");
         out.push_str(family_name);
         out.push(' ');
@@ -271,7 +279,7 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
         for (labels, value) in f.each_series_text() {
             match value {
                 SnapValue::Single(v) => {
-                    write_sample(&mut out, family_name, sample_suffix, labels, None, *v)
+                    write_sample(out, family_name, sample_suffix, labels, None, *v)
                 }
                 SnapValue::Histogram(h) => {
                     let HistogramSnapshot {
@@ -294,11 +302,11 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                     let mut cumulative = 0.0;
                     for (i, le) in le_of.1.iter().enumerate() {
                         cumulative += counts[i];
-                        write_bucket(&mut out, family_name, labels, le, cumulative);
+                        write_bucket(out, family_name, labels, le, cumulative);
                     }
-                    write_bucket(&mut out, family_name, labels, "+Inf", *count);
-                    write_sample(&mut out, family_name, "_sum", labels, None, *sum);
-                    write_sample(&mut out, family_name, "_count", labels, None, *count);
+                    write_bucket(out, family_name, labels, "+Inf", *count);
+                    write_sample(out, family_name, "_sum", labels, None, *sum);
+                    write_sample(out, family_name, "_count", labels, None, *count);
                 }
                 SnapValue::Summary(s) => {
                     let SummarySnapshot {
@@ -308,17 +316,10 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
                         count,
                     } = &**s;
                     for (q, v) in quantiles.iter().zip(values) {
-                        write_sample(
-                            &mut out,
-                            family_name,
-                            "",
-                            labels,
-                            Some(("quantile", *q)),
-                            *v,
-                        );
+                        write_sample(out, family_name, "", labels, Some(("quantile", *q)), *v);
                     }
-                    write_sample(&mut out, family_name, "_sum", labels, None, *sum);
-                    write_sample(&mut out, family_name, "_count", labels, None, *count);
+                    write_sample(out, family_name, "_sum", labels, None, *sum);
+                    write_sample(out, family_name, "_count", labels, None, *count);
                 }
             }
         }
@@ -326,7 +327,6 @@ pub fn render(families: &[FamilySnapshot], format: Format) -> String {
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    out
 }
 
 #[cfg(test)]

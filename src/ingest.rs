@@ -845,7 +845,7 @@ mappings:
         let fams = shared.telemetry.families(&Default::default());
         let conflicts = fams
             .iter()
-            .find(|f| f.name == "statsd_exporter_events_conflict_total")
+            .find(|f| &*f.name == "statsd_exporter_events_conflict_total")
             .unwrap();
         assert_eq!(conflicts.series.len(), 2);
     }

@@ -970,7 +970,7 @@ mod tests {
             .lock()
             .snapshot(Instant::now())
             .into_iter()
-            .map(|f| f.name)
+            .map(|f| f.name.to_string())
             .collect();
         assert!(names.contains(&"good_a".to_string()), "{names:?}");
         assert!(
@@ -1130,7 +1130,7 @@ mod tests {
         let errors = |t: &Telemetry| {
             t.families(&Default::default())
                 .into_iter()
-                .find(|f| f.name == "statsd_exporter_sample_errors_total")
+                .find(|f| &*f.name == "statsd_exporter_sample_errors_total")
                 .map(|f| format!("{:?}", f.series))
         };
         assert_eq!(errors(tb), errors(ts));

@@ -529,7 +529,7 @@ mod tests {
     }
 
     fn value(fams: &[FamilySnapshot], name: &str, component: Option<&str>) -> Option<f64> {
-        let f = fams.iter().find(|f| f.name == name)?;
+        let f = fams.iter().find(|f| &*f.name == name)?;
         f.series.iter().find_map(|s| {
             let matches = match component {
                 Some(c) => s.labels.iter().any(|(k, v)| k == "component" && v == c),
@@ -559,7 +559,7 @@ mod tests {
     fn nothing_seen_exposes_zero_counters_only() {
         let mut sim = Sim::new();
         let fams = sim.scrape(0.0);
-        let names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = fams.iter().map(|f| &*f.name).collect();
         assert_eq!(
             names,
             [

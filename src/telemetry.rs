@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::parser::Reject;
-use crate::store::{FamilySnapshot, FamilyType};
+use crate::store::{FamilySnapshot, FamilyType, Labels};
 
 /// Events that reached the store, by statsd_exporter's `type` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -529,16 +529,19 @@ impl Telemetry {
                 .collect(),
             );
         }
-        push(
+        // One series per family (thousands in a wide store): the store's
+        // label sets are shared, not rebuilt per scrape.
+        drop(push);
+        out.push(FamilySnapshot::of_values(
             "statsd_exporter_series",
             "Live series per exported family.",
             G,
             store
                 .per_family
                 .iter()
-                .map(|(n, v)| (vec![("family", n.clone())], *v as f64))
-                .collect(),
-        );
+                .map(|(labels, n)| (labels.clone(), *n as f64)),
+        ));
+        let mut push = pusher(&mut out);
         push(
             "statsd_exporter_metrics_total",
             "The number of exported families by type (statsd_exporter compatibility; a gauge despite its name).",
@@ -645,7 +648,8 @@ pub fn unix_now() -> f64 {
 /// Store figures the self-metrics need, computed under the store lock.
 #[derive(Debug)]
 pub struct StoreFigures {
-    pub per_family: Vec<(String, usize)>,
+    /// (`family="<name>"`, live series), the labels shared with the store.
+    pub per_family: Vec<(Labels, usize)>,
     pub families_by_type: HashMap<FamilyType, usize>,
     /// (family, reason, folded?, events)
     pub limit_stats: Vec<(String, crate::store::LimitReason, bool, u64)>,
@@ -774,7 +778,7 @@ mod tests {
         let fams = t.families(&StoreFigures::default());
         let f = fams
             .iter()
-            .find(|f| f.name == "statsd_exporter_events_conflict_total")
+            .find(|f| &*f.name == "statsd_exporter_events_conflict_total")
             .unwrap();
         assert_eq!(f.series.len(), MAX_CONFLICT_NAMES + 1);
         let total: f64 = f
@@ -793,7 +797,7 @@ mod tests {
         let t = Telemetry::new();
         t.add_relay("127.0.0.1:1");
         let fams = t.families(&StoreFigures::default());
-        let mut names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        let mut names: Vec<&str> = fams.iter().map(|f| &*f.name).collect();
         let n = names.len();
         names.sort();
         names.dedup();
@@ -805,6 +809,39 @@ mod tests {
         }
         assert!(fams
             .iter()
-            .any(|f| f.name == "process_resident_memory_bytes"));
+            .any(|f| &*f.name == "process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn series_per_family_counts_each_store_family() {
+        use crate::store::{Op, Store, Update};
+        let now = std::time::Instant::now();
+        let mut store = Store::new(std::time::Duration::from_secs(60));
+        for (name, value) in [("b_total", "1"), ("b_total", "2"), ("a", "1")] {
+            let labels = [("k", value)];
+            let u = Update {
+                name,
+                help: "h",
+                labels: &labels,
+                op: Op::CounterAdd(1.0),
+                ttl: std::time::Duration::ZERO,
+                limits: None,
+            };
+            store.apply(&u, now).unwrap();
+        }
+        let mut fams = Telemetry::new().families(&StoreFigures::of(&store));
+        crate::exposition::sort_families(&mut fams);
+        let text = crate::exposition::render(&fams, crate::exposition::Format::Text);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("statsd_exporter_series{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "statsd_exporter_series{family=\"a\"} 1",
+                "statsd_exporter_series{family=\"b_total\"} 2"
+            ]
+        );
     }
 }

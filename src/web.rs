@@ -863,7 +863,7 @@ mod tests {
         let fams = s.families();
         let value = |fam: &str, label: &str| {
             fams.iter()
-                .find(|f| f.name == fam)
+                .find(|f| &*f.name == fam)
                 .unwrap()
                 .series
                 .iter()

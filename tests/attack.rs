@@ -197,7 +197,7 @@ fn attack_keeps_series_rss_and_totals_bounded() {
         let snap = shared.store.lock().snapshot(Instant::now());
         let sentinel = snap
             .iter()
-            .find(|f| f.name == "atk_sentinel")
+            .find(|f| &*f.name == "atk_sentinel")
             .and_then(|f| match f.series[0].value {
                 SnapValue::Single(v) => Some(v),
                 _ => None,
@@ -252,7 +252,7 @@ fn attack_keeps_series_rss_and_totals_bounded() {
             unique_live += 1;
             continue;
         }
-        let e = per_family.entry(f.name.as_str()).or_default();
+        let e = per_family.entry(&*f.name).or_default();
         for s in &f.series {
             e.0 += 1;
             if s.labels.iter().any(|(_, v)| v == OVERFLOW) {

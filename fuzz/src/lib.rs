@@ -256,7 +256,7 @@ pub fn shared(
 
 /// The `/metrics` body, rendered by the exporter's own function.
 pub fn render_metrics(shared: &Shared, now: Instant) -> String {
-    airflow_statsd_exporter::app::render_shared(shared, now, Format::Text)
+    airflow_statsd_exporter::app::render_shared(shared, now, Format::Text, 0)
 }
 
 /// What the loader promises about a loaded mapping (see `HistogramOptions`

@@ -173,7 +173,7 @@ fn series(r: &Replay) -> (Series, Vec<FamilySnapshot>) {
                 SnapValue::Histogram(h) => h.count,
                 SnapValue::Summary(s) => s.count,
             };
-            out.insert((f.name.clone(), labels), v);
+            out.insert((f.name.to_string(), labels), v);
         }
     }
     (out, fams)
@@ -382,7 +382,7 @@ fn unit_fixes_give_seconds() {
     let fams = r.shared.store.lock().snapshot(r.end);
     let f = fams
         .iter()
-        .find(|f| f.name == "airflow_scheduler_loop_duration_seconds")
+        .find(|f| &*f.name == "airflow_scheduler_loop_duration_seconds")
         .unwrap();
     let SnapValue::Histogram(h) = &f.series[0].value else {
         panic!()
@@ -395,7 +395,7 @@ fn unit_fixes_give_seconds() {
     let fams = r.shared.store.lock().snapshot(r.end);
     let f = fams
         .iter()
-        .find(|f| f.name == "airflow_scheduler_loop_duration_seconds")
+        .find(|f| &*f.name == "airflow_scheduler_loop_duration_seconds")
         .unwrap();
     let SnapValue::Histogram(h) = &f.series[0].value else {
         panic!()

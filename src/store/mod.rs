@@ -302,7 +302,10 @@ struct Series {
 #[derive(Debug)]
 struct Family {
     kind: FamilyType,
-    help: Box<str>,
+    /// Shared with every snapshot (a scrape clones the `Arc`, not the text).
+    help: Arc<str>,
+    /// `family="<name>"`, for `statsd_exporter_series` (built once).
+    name_label: Labels,
     series: HashTable<Series>,
     /// label name → value → number of live series with it.
     label_values: HashMap<Box<str>, HashMap<Box<str>, u32>>,
@@ -367,10 +370,11 @@ impl Shape {
 }
 
 impl Family {
-    fn new(kind: FamilyType, help: &str) -> Self {
+    fn new(name: &str, kind: FamilyType, help: &str) -> Self {
         Family {
             kind,
             help: help.into(),
+            name_label: [("family", name)].into_iter().collect(),
             series: HashTable::new(),
             label_values: HashMap::new(),
             overflow_series: 0,
@@ -422,7 +426,8 @@ impl Family {
 #[derive(Debug)]
 pub struct Store {
     /// Looked up once per sample: foldhash, not SipHash.
-    families: HashMap<Box<str>, Family, foldhash::fast::RandomState>,
+    /// Keys shared with snapshots, like `Family::help`.
+    families: HashMap<Arc<str>, Family, foldhash::fast::RandomState>,
     set_window: Duration,
     series_count: usize,
     limits: Limits,
@@ -581,7 +586,7 @@ impl Store {
                     return Err(Refusal::Limit(LimitReason::MaxSeries));
                 }
                 self.families
-                    .insert(u.name.into(), Family::new(kind, u.help));
+                    .insert(u.name.into(), Family::new(u.name, kind, u.help));
             }
         }
         let result = self.create(u, now);
@@ -815,8 +820,8 @@ impl Store {
                 )));
             }
             out.push(RawFamily {
-                name: name.to_string(),
-                help: f.help.to_string(),
+                name: name.clone(),
+                help: f.help.clone(),
                 kind: f.kind,
                 shape: f.shape.clone().expect("set above"),
                 values,
@@ -879,11 +884,12 @@ impl Store {
         }
     }
 
-    /// Live series per family, for self-metrics.
-    pub fn series_per_family(&self) -> Vec<(String, FamilyType, usize)> {
+    /// Live series per family, for self-metrics: (`family="<name>"`,
+    /// type, series). Clones one `Arc` per family (this runs under the lock).
+    pub fn series_per_family(&self) -> Vec<(Labels, FamilyType, usize)> {
         self.families
-            .iter()
-            .map(|(n, f)| (n.to_string(), f.kind, f.series.len()))
+            .values()
+            .map(|f| (f.name_label.clone(), f.kind, f.series.len()))
             .collect()
     }
 }
@@ -988,8 +994,8 @@ pub struct StoreSnapshot(Vec<RawFamily>);
 
 #[derive(Debug)]
 struct RawFamily {
-    name: String,
-    help: String,
+    name: Arc<str>,
+    help: Arc<str>,
     kind: FamilyType,
     shape: Arc<Shape>,
     /// In `shape.labels` order.
@@ -1049,8 +1055,8 @@ pub struct StoredSeries {
 /// A family as copied out of the store, or built by the exporter itself.
 #[derive(Clone, Debug)]
 pub struct FamilySnapshot {
-    pub name: String,
-    pub help: String,
+    pub name: Arc<str>,
+    pub help: Arc<str>,
     pub kind: FamilyType,
     pub series: Vec<SeriesSnapshot>,
     /// The series are already in exposition order (`exposition_cmp`).
@@ -1071,8 +1077,8 @@ impl FamilySnapshot {
         FamilySnapshot {
             series_sorted: false,
             stored: None,
-            name: name.to_string(),
-            help: help.to_string(),
+            name: name.into(),
+            help: help.into(),
             kind,
             series: series
                 .into_iter()
@@ -1174,7 +1180,7 @@ mod tests {
 
     fn single(store: &mut Store, name: &str, now: Instant) -> Vec<(Vec<(String, String)>, f64)> {
         let snap = store.snapshot(now);
-        let f = snap.iter().find(|f| f.name == name).expect("family");
+        let f = snap.iter().find(|f| &*f.name == name).expect("family");
         let mut v: Vec<_> = f
             .series
             .iter()
@@ -1268,7 +1274,7 @@ mod tests {
             Err(Refusal::Conflict)
         );
         // A refused new family leaves no trace.
-        assert!(s.snapshot(now).iter().all(|f| f.name != "y"));
+        assert!(s.snapshot(now).iter().all(|f| &*f.name != "y"));
     }
 
     #[test]
@@ -1529,7 +1535,7 @@ mod tests {
         assert_eq!(r.folded, Some(LimitReason::MaxLabelValues));
         // The report shows each family's own bounds.
         let report = s.cardinality(5);
-        let own_report = report.families.iter().find(|f| f.name == "own").unwrap();
+        let own_report = report.families.iter().find(|f| &*f.name == "own").unwrap();
         assert_eq!(own_report.max_series, 3);
         let task = own_report.labels.iter().find(|l| l.name == "task").unwrap();
         assert_eq!(
@@ -1538,7 +1544,11 @@ mod tests {
         );
         let dag = own_report.labels.iter().find(|l| l.name == "dag").unwrap();
         assert_eq!(dag.max_values, 0);
-        let other = report.families.iter().find(|f| f.name == "other").unwrap();
+        let other = report
+            .families
+            .iter()
+            .find(|f| &*f.name == "other")
+            .unwrap();
         assert_eq!((other.max_series, other.labels[0].max_values), (1, 1));
     }
 
