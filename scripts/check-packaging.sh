@@ -120,6 +120,7 @@ else fail "hadolint: $out"; fi
 grep -Eq '^FROM rust:[0-9]+\.[0-9]+\.[0-9]+-alpine[0-9.]+ AS builder$' Dockerfile && pass "builder is a pinned rust:*-alpine" || fail "builder not a pinned rust:X.Y.Z-alpine"
 grep -Eq '^FROM alpine:[0-9]+\.[0-9]+\.[0-9]+$' Dockerfile && pass "runtime is a pinned alpine:X.Y.Z" || fail "runtime not a pinned alpine:X.Y.Z"
 grep -q 'cargo build --release --locked' Dockerfile && pass "cargo build --release --locked" || fail "no cargo build --release --locked"
+grep -q '^ENV MIMALLOC_ARENA_EAGER_COMMIT=0$' Dockerfile && pass "ENV MIMALLOC_ARENA_EAGER_COMMIT=0 (RSS of the mimalloc build)" || fail "ENV MIMALLOC_ARENA_EAGER_COMMIT=0 missing"
 grep -q '^USER 65534:65534$' Dockerfile && pass "USER 65534:65534" || fail "USER 65534:65534 missing"
 grep -q '^EXPOSE 9125/udp 9125/tcp 9102/tcp$' Dockerfile && pass "EXPOSE 9125/udp 9125/tcp 9102" || fail "EXPOSE line"
 grep -q '^ENTRYPOINT \["/usr/local/bin/airflow-statsd-exporter"\]$' Dockerfile && pass "ENTRYPOINT is the binary (exec form)" || fail "ENTRYPOINT"
