@@ -529,19 +529,6 @@ impl Telemetry {
                 .collect(),
             );
         }
-        // One series per family (thousands in a wide store): the store's
-        // label sets are shared, not rebuilt per scrape.
-        drop(push);
-        out.push(FamilySnapshot::of_values(
-            "statsd_exporter_series",
-            "Live series per exported family.",
-            G,
-            store
-                .per_family
-                .iter()
-                .map(|(labels, n)| (labels.clone(), *n as f64)),
-        ));
-        let mut push = pusher(&mut out);
         push(
             "statsd_exporter_metrics_total",
             "The number of exported families by type (statsd_exporter compatibility; a gauge despite its name).",
@@ -614,6 +601,18 @@ impl Telemetry {
             );
         }
         drop(push);
+        // One series per family (thousands in a wide store): the store's
+        // label sets are shared, not rebuilt per scrape. (Order does not
+        // matter: a scrape sorts families by name.)
+        out.push(FamilySnapshot::of_values(
+            "statsd_exporter_series",
+            "Live series per exported family.",
+            G,
+            store
+                .per_family
+                .iter()
+                .map(|(labels, n)| (labels.clone(), *n as f64)),
+        ));
         out.extend(self.web.families());
         out
     }

@@ -1535,7 +1535,7 @@ mod tests {
         assert_eq!(r.folded, Some(LimitReason::MaxLabelValues));
         // The report shows each family's own bounds.
         let report = s.cardinality(5);
-        let own_report = report.families.iter().find(|f| &*f.name == "own").unwrap();
+        let own_report = report.families.iter().find(|f| f.name == "own").unwrap();
         assert_eq!(own_report.max_series, 3);
         let task = own_report.labels.iter().find(|l| l.name == "task").unwrap();
         assert_eq!(
@@ -1544,11 +1544,7 @@ mod tests {
         );
         let dag = own_report.labels.iter().find(|l| l.name == "dag").unwrap();
         assert_eq!(dag.max_values, 0);
-        let other = report
-            .families
-            .iter()
-            .find(|f| &*f.name == "other")
-            .unwrap();
+        let other = report.families.iter().find(|f| f.name == "other").unwrap();
         assert_eq!((other.max_series, other.labels[0].max_values), (1, 1));
     }
 
