@@ -4,12 +4,13 @@
 #
 # Usage: benches/load.sh [--plot out.png] [--duration S] [--runs N] [--rates R,R,...]
 #                        [--batched-rates R,...] [--exporter-args="FLAGS"] [--sender-args="FLAGS"]
-#                        [--json out.json]
+#                        [--scrape-every S] [--json out.json]
 #   --rates          lines/s at one line per datagram; raw80 = 80 % of the raw limit, 0 = flat out
 #                    (default 5000,25000,100000,200000,400000,raw80,0)
 #   --batched-rates  lines/s at 10 lines per datagram (default 2000000,0)
 #   --duration       seconds per phase (default 10; the target is 60)
 #   --runs           repetitions of every phase (default 3)
+#   --scrape-every   seconds between /metrics scrapes while ingesting (default: one mid-phase scrape)
 # Environment: BIN (exporter binary), LOAD (load tool); built with cargo when unset.
 #
 # The exporter is pinned to CPU 0, the sender (examples/load.rs) to CPU 1.

@@ -6,7 +6,7 @@ measures, per phase: offered vs ingested lines (self-metric
 statsd_exporter_lines_total), kernel drops (the socket's drop counter from
 /proc/net/udp via statsd_exporter_udp_packet_drops_total, and the host-wide
 RcvbufErrors of /proc/net/snmp), exporter CPU-seconds (/proc/PID/stat), RSS,
-one /metrics scrape in the middle of the phase (while ingesting), the raw
+/metrics scrapes while ingesting, the raw
 receive limit (a bare recvmmsg drain loop on CPU 0) and start-to-ready time.
 Each phase runs --runs times; the table shows the median with [min..max].
 
@@ -16,9 +16,11 @@ statsd_exporter_lines_total over the sender's time; loss% = (sent - ingested)
 host-wide /proc/net/snmp Udp RcvbufErrors delta; cpu_s/Mline = CPU-seconds
 of the UDP reader thread(s) per million ingested lines (the ingest cost);
 cpu% = whole-process CPU over the sending window, in % of one core (includes
-one /metrics scrape); rss_MiB = VmRSS after the phase; scrape_ms = one
-/metrics GET in the middle of the phase (while ingesting); samples = sample
-lines in that response.
+the scrapes); rss_MiB = VmRSS after the phase; scrape_ms / scrape_max = the
+median / slowest of the /metrics GETs taken while ingesting (one in the middle
+of the phase, or one every --scrape-every seconds), timed from the request
+to the last body byte read (curl when installed), as the HTTP part of a
+Prometheus scrape is; samples = sample lines on /metrics after the phase. The runner itself is pinned to CPU 1.
 """
 import argparse
 import json
@@ -93,10 +95,24 @@ def rss_mib(pid):
 
 
 def http_get(url, timeout=10):
-    t0 = time.perf_counter()
     with urllib.request.urlopen(url, timeout=timeout) as r:
-        body = r.read().decode()
-    return body, (time.perf_counter() - t0) * 1000
+        return r.read().decode()
+
+
+CURL = shutil.which("curl")
+
+
+def timed_get(url):
+    """ms from the request to the last body byte read (and discarded), what
+    the HTTP part of a Prometheus scrape waits for. curl reads about as fast
+    as Prometheus's Go client; urllib adds ~4 ms per 6 MB body."""
+    if CURL:
+        out = subprocess.run([CURL, "-sf", "-o", "/dev/null", "-w", "%{time_total}", url],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout) * 1000
+    t0 = time.perf_counter()
+    http_get(url)
+    return (time.perf_counter() - t0) * 1000
 
 
 def metric(body, name):
@@ -132,11 +148,14 @@ class Exporter:
     def scrape(self):
         return http_get(self.url + "/metrics")
 
+    def timed_scrape(self):
+        return timed_get(self.url + "/metrics")
+
     def settle(self):
         """Waits until the packet counter stops moving; returns the last body."""
         last = -1
         for _ in range(100):
-            body, _ = self.scrape()
+            body = self.scrape()
             now = metric(body, "statsd_exporter_udp_packets_total")
             if now == last:
                 return body
@@ -158,8 +177,22 @@ def send(load, port, rate, duration, per, extra=()):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
 
 
-def phase(exp, load, rate, duration, per, extra=()):
-    body, _ = exp.scrape()
+def scrape_while(exp, sender, duration, every):
+    """Times /metrics scrapes while the sender runs: one in the middle of
+    the phase, or, with `every`, one every `every` seconds from 1 s in."""
+    if not every:
+        time.sleep(min(duration / 2, 1 + duration / 4))
+        return [exp.timed_scrape()]
+    time.sleep(1)
+    times = []
+    while sender.poll() is None:
+        times.append(exp.timed_scrape())
+        time.sleep(every)
+    return times
+
+
+def phase(exp, load, rate, duration, per, extra=(), every=0):
+    body = exp.scrape()
     lines0 = metric(body, "statsd_exporter_lines_total")
     drops0 = metric(body, "statsd_exporter_udp_packet_drops_total")
     snmp0 = rcvbuf_errors()
@@ -167,12 +200,10 @@ def phase(exp, load, rate, duration, per, extra=()):
     rd0 = reader_seconds(exp.pid)
     t0 = time.perf_counter()
     p = send(load, exp.udp, rate, duration, per, extra)
-    # One scrape in the middle of the phase, while ingesting.
-    time.sleep(min(duration / 2, 1 + duration / 4))
-    mid_body, scrape_ms = exp.scrape()
+    scrapes = scrape_while(exp, p, duration, every)
     out = p.communicate()[0]
     busy = time.perf_counter() - t0
-    # Process CPU over the sending window (includes the one mid-phase scrape).
+    # Process CPU over the sending window (includes the scrapes).
     cpu = cpu_seconds(exp.pid) - cpu0
     s = kv(out.strip().splitlines()[-1])
     body = exp.settle()
@@ -188,8 +219,9 @@ def phase(exp, load, rate, duration, per, extra=()):
         "cpu_s/Mline": reader / lines * 1e6 if lines else 0.0,
         "cpu%": 100 * cpu / busy,
         "rss_MiB": rss_mib(exp.pid),
-        "scrape_ms": scrape_ms,
-        "samples": sum(1 for l in mid_body.splitlines() if l and not l.startswith("#")),
+        "scrape_ms": statistics.median(scrapes) if scrapes else None,
+        "scrape_max": max(scrapes, default=None),
+        "samples": sum(1 for l in body.splitlines() if l and not l.startswith("#")),
     }
 
 
@@ -225,9 +257,14 @@ def main():
     ap.add_argument("--batched-rates", default="2000000,0", help="lines/s at 10 lines per datagram")
     ap.add_argument("--exporter-args", default="", help="extra exporter flags (space-separated)")
     ap.add_argument("--sender-args", default="", help="extra `load send` flags, e.g. --sockets=8")
+    ap.add_argument("--scrape-every", type=float, default=0,
+                    help="seconds between /metrics scrapes while ingesting (default: one mid-phase scrape)")
     ap.add_argument("--plot", default="")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
+    if os.cpu_count() >= 2:
+        # The runner (its scrapes and polls) stays off the exporter's CPU.
+        os.sched_setaffinity(0, {1})
 
     extra = a.exporter_args.split()
     rows = {}   # (label) -> {column -> [values]}
@@ -244,7 +281,7 @@ def main():
             for rate, per in plan:
                 r = int(0.8 * raw1[-1]) if rate == "raw80" else int(float(rate))
                 label = f"{per}/dgram " + ("flat out" if r == 0 else ("80% raw" if rate == "raw80" else f"{r:,}/s"))
-                res = phase(exp, a.load, r, a.duration, per, a.sender_args.split())
+                res = phase(exp, a.load, r, a.duration, per, a.sender_args.split(), a.scrape_every)
                 print(f"run {run + 1}: {label}: " + " ".join(f"{k}={v:.3g}" for k, v in res.items()),
                       file=sys.stderr, flush=True)
                 if label not in rows:
@@ -257,7 +294,7 @@ def main():
 
     cols = [("offered/s", ",.0f"), ("ingested/s", ",.0f"), ("loss%", ".3f"), ("sock_drops", ".0f"),
             ("RcvbufErr", ".0f"), ("cpu_s/Mline", ".2f"), ("cpu%", ".1f"), ("rss_MiB", ".1f"),
-            ("scrape_ms", ".1f"), ("samples", ".0f")]
+            ("scrape_ms", ".1f"), ("scrape_max", ".1f"), ("samples", ".0f")]
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
           f"{os.uname().release}, exporter on CPU 0, sender on CPU 1, {a.duration:g} s per phase, "
           f"median [min..max] of {a.runs} run(s)")
