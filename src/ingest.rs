@@ -17,7 +17,8 @@ use crate::mapping::{CacheType, MapCache, MapOutcome, Mapper, ObserverOptions, R
 use crate::parser::{parse_line, split_lines, ParseOptions};
 use crate::relay::Relay;
 use crate::sample::{Sample, SampleValue};
-use crate::store::{FamilyLimits, ObserveAs, Op, Refusal, Store, Update};
+use crate::series_cache::SeriesCache;
+use crate::store::{Applied, FamilyLimits, ObserveAs, Op, Refusal, Store, Update};
 use crate::telemetry::{EventError, EventType, LabelRewrite, Telemetry};
 
 /// The most samples a reader keeps room for between batches.
@@ -171,10 +172,12 @@ struct Prepared<'a> {
 }
 
 /// Label pairs sorted by name, as the mapping or the Airflow profile gave
-/// them (the profile's names are static: no conversion, no second `Vec`).
+/// them (the profile's names are static: no conversion, no second `Vec`),
+/// or an entry of the reader's series cache, which has them.
 enum PreparedLabels<'a> {
     Mapped(Vec<(Cow<'a, str>, Cow<'a, str>)>),
     Airflow(Vec<(&'static str, LabelValue<'a>)>),
+    Cached(u32),
 }
 
 enum PreparedOp<'a> {
@@ -200,6 +203,8 @@ pub struct Ingester {
     airflow_observe: crate::airflow::FastMap<&'static str, Arc<ObserveAs>>,
     /// The Airflow profile's legacy-name matches, per ingester.
     legacy_names: crate::airflow::LegacyCache,
+    /// Airflow names seen before → their series (see `series_cache`).
+    series: SeriesCache,
     reported_cache: (u64, u64),
     spare: Spare,
 }
@@ -227,6 +232,7 @@ impl Ingester {
             observe: Vec::new(),
             airflow_observe: Default::default(),
             legacy_names: Default::default(),
+            series: SeriesCache::default(),
             reported_cache: (0, 0),
             spare: Spare::default(),
         };
@@ -237,6 +243,8 @@ impl Ingester {
     fn reset_rules(&mut self) {
         self.observe = vec![None; self.mapper.rules().len() + 1];
         self.cache.clear();
+        // Its entries were Airflow outcomes of names the old mapping left unmapped.
+        self.series.clear();
     }
 
     fn refresh_mapper(&mut self) {
@@ -300,6 +308,7 @@ impl Ingester {
 
     fn apply_batch(&mut self, shared: &Shared, datagrams: &[(&[u8], Origin)], now: Instant) {
         self.refresh_mapper();
+        self.series.start_batch();
         let t = &shared.telemetry;
         let mut samples: Vec<Sample<'_>> = recycle(std::mem::take(&mut self.spare.samples));
         // Per sample: (dogstatsd, sender) of the datagram it came from.
@@ -357,7 +366,7 @@ impl Ingester {
             self.report_cache();
             if !prepared.is_empty() {
                 let mut labels = recycle(std::mem::take(&mut self.spare.labels));
-                store_prepared(shared, &prepared, &mut labels, now);
+                store_prepared(shared, &prepared, &mut labels, &mut self.series, now);
                 self.spare.labels = recycle(labels);
             }
             self.spare.prepared = recycle(prepared);
@@ -365,6 +374,12 @@ impl Ingester {
         }
         self.spare.from = recycle(from);
         self.spare.samples = recycle(samples);
+    }
+
+    /// Samples the series cache served.
+    #[cfg(test)]
+    pub(crate) fn series_cache_hits(&self) -> u64 {
+        self.series.hits()
     }
 
     fn report_cache(&mut self) {
@@ -389,6 +404,21 @@ impl Ingester {
     ) -> Option<Prepared<'a>> {
         let t = &shared.telemetry;
         if let (MapOutcome::Unmapped, Some(model)) = (outcome, &shared.airflow) {
+            if s.tags.is_empty() {
+                if let Some(i) = self.series.get(model, &s.name, &s.value) {
+                    let e = self.series.entry(i);
+                    let family = e.family;
+                    return match model.replay(&e.replay, s, &e.labels, dogstatsd, sender) {
+                        Ok(scale) => {
+                            self.prepare_airflow(t, s, family, PreparedLabels::Cached(i), scale)
+                        }
+                        Err(reason) => {
+                            t.airflow_dropped(reason).inc();
+                            None
+                        }
+                    };
+                }
+            }
             match model.map_cached(s, dogstatsd, sender, &mut self.legacy_names) {
                 AirflowOutcome::NotAirflow => {}
                 AirflowOutcome::Drop(reason) => {
@@ -415,6 +445,7 @@ impl Ingester {
                     labels,
                     scale,
                     heartbeat,
+                    replay,
                 } => {
                     if let Some(c) = heartbeat {
                         shared.liveness.lock().heartbeat(
@@ -424,6 +455,13 @@ impl Ingester {
                             crate::telemetry::unix_now(),
                         );
                     }
+                    let cached = replay
+                        .filter(|_| s.tags.is_empty())
+                        .and_then(|r| self.series.insert(&s.name, &s.value, family, r, &labels));
+                    let labels = match cached {
+                        Some(i) => PreparedLabels::Cached(i),
+                        None => PreparedLabels::Airflow(labels),
+                    };
                     return self.prepare_airflow(t, s, family, labels, scale);
                 }
             }
@@ -519,7 +557,7 @@ impl Ingester {
         t: &Telemetry,
         s: &'a Sample<'a>,
         family: &'static crate::airflow::Family,
-        labels: Vec<(&'static str, LabelValue<'a>)>,
+        labels: PreparedLabels<'a>,
         scale: f64,
     ) -> Option<Prepared<'a>> {
         let (op, event_type) = match (family.kind, s.value) {
@@ -571,7 +609,7 @@ impl Ingester {
         Some(Prepared {
             name: Cow::Borrowed(family.name),
             help: family.help,
-            labels: PreparedLabels::Airflow(labels),
+            labels,
             op,
             ttl,
             limits: None,
@@ -622,16 +660,12 @@ fn store_prepared<'a>(
     shared: &Shared,
     prepared: &'a [Prepared<'a>],
     labels: &mut Vec<(&'a str, &'a str)>,
+    cache: &mut SeriesCache,
     now: Instant,
 ) {
     let t = &shared.telemetry;
     let mut store = shared.store.lock();
     for p in prepared {
-        labels.clear();
-        match &p.labels {
-            PreparedLabels::Mapped(v) => labels.extend(v.iter().map(|(k, v)| (&**k, &**v))),
-            PreparedLabels::Airflow(v) => labels.extend(v.iter().map(|(k, v)| (*k, &**v))),
-        }
         let op = match &p.op {
             PreparedOp::Counter(v) => Op::CounterAdd(*v),
             PreparedOp::GaugeSet(v) => Op::GaugeSet(*v),
@@ -643,15 +677,19 @@ fn store_prepared<'a>(
                 how,
             },
         };
-        let update = Update {
-            name: &p.name,
-            help: p.help,
-            labels,
-            op,
-            ttl: p.ttl,
-            limits: p.limits,
+        let result = match &p.labels {
+            PreparedLabels::Cached(i) => apply_cached(&mut store, p, op, *i, cache, now),
+            other => {
+                labels.clear();
+                match other {
+                    PreparedLabels::Mapped(v) => labels.extend(v.iter().map(|(k, v)| (&**k, &**v))),
+                    PreparedLabels::Airflow(v) => labels.extend(v.iter().map(|(k, v)| (*k, &**v))),
+                    PreparedLabels::Cached(_) => unreachable!("matched above"),
+                }
+                store.apply(&p.update(labels, op), now)
+            }
         };
-        match store.apply(&update, now) {
+        match result {
             Ok(_) => {
                 t.event(p.event_type).inc();
             }
@@ -664,6 +702,48 @@ fn store_prepared<'a>(
                 t.conflict(p.event_type.as_str(), &p.name)
             }
         };
+    }
+}
+
+/// A sample whose series the reader's cache knows: by its key when the
+/// series is still there, else as any other sample (which also renews the key).
+fn apply_cached(
+    store: &mut Store,
+    p: &Prepared<'_>,
+    op: Op<'_>,
+    i: u32,
+    cache: &mut SeriesCache,
+    now: Instant,
+) -> Result<Applied, Refusal> {
+    let e = cache.entry(i);
+    if let Some(r) = e
+        .series
+        .as_ref()
+        .and_then(|key| store.apply_known(&p.name, key, &op, p.ttl, now))
+    {
+        return r;
+    }
+    let labels: Vec<(&str, &str)> = e.labels.iter().map(|(k, v)| (*k, &**v)).collect();
+    let r = store.apply(&p.update(&labels, op), now);
+    // Folded into an overflow series: no key, the next sample folds again.
+    let key = r
+        .is_ok()
+        .then(|| store.series_key(&p.name, &labels))
+        .flatten();
+    cache.set_series(i, key);
+    r
+}
+
+impl<'a> Prepared<'a> {
+    fn update<'u>(&'u self, labels: &'u [(&'u str, &'u str)], op: Op<'u>) -> Update<'u> {
+        Update {
+            name: &self.name,
+            help: self.help,
+            labels,
+            op,
+            ttl: self.ttl,
+            limits: self.limits,
+        }
     }
 }
 

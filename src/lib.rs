@@ -20,6 +20,7 @@ pub mod mapping;
 pub mod parser;
 pub mod relay;
 pub mod sample;
+pub mod series_cache;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;

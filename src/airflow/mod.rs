@@ -40,6 +40,9 @@ pub enum Outcome<'a> {
         scale: f64,
         /// Set for heartbeat events: which component beat.
         heartbeat: Option<crate::liveness::Component>,
+        /// Set when this name's match came from the legacy-name cache (a
+        /// name seen before) and may be replayed: see [`AirflowModel::replay`].
+        replay: Option<Replay>,
     },
     /// Dropped on purpose; the reason is a stable string for the self-metric.
     Drop(&'static str),
@@ -60,6 +63,16 @@ pub const DROP_REASONS: &[&str] = &[
     "zero_preinit",
     "type_mismatch",
 ];
+
+/// A legacy-name match a reader may cache with the series it resolved to,
+/// and replay for the same name (same value type, no tags) while
+/// [`AirflowModel::validity`] still equals `valid_for`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replay {
+    fi: usize,
+    ei: usize,
+    pub valid_for: (u8, usize),
+}
 
 struct Counters {
     legacy_seen: Vec<AtomicBool>,
@@ -113,6 +126,50 @@ impl AirflowModel {
 
     pub fn known_dag_count(&self) -> usize {
         self.dag_count.load(Ordering::Relaxed)
+    }
+
+    /// What legacy-name matches depend on: the detected version and the
+    /// DAG ids known (the set only grows, so its size identifies it).
+    pub fn validity(&self) -> (u8, usize) {
+        (
+            self.version.load(Ordering::Relaxed),
+            self.dag_count.load(Ordering::Relaxed),
+        )
+    }
+
+    /// `map_cached` for a sample whose name (untagged, same value type) a
+    /// previous `Outcome::Series` with `replay: Some(r)` came from, while
+    /// `validity()` is `r.valid_for` (the caller checks): everything that
+    /// depends on the event rather than the name, in `map_cached`'s order.
+    /// `labels` are that outcome's. `Ok(scale)` means the same series again.
+    pub fn replay(
+        &self,
+        r: &Replay,
+        s: &Sample<'_>,
+        labels: &[(&'static str, LabelValue<'_>)],
+        dogstatsd: bool,
+        sender: u64,
+    ) -> Result<f64, &'static str> {
+        let family = &FAMILIES[r.fi];
+        // The name matching steps before this (prefix, version detection,
+        // deprecated duplicates, tagged names) give the same answer for the
+        // same name; a cached legacy match learns no DAG id.
+        self.counters.legacy_seen[self.counters.event_offsets[r.fi] + r.ei]
+            .store(true, Ordering::Relaxed);
+        if !type_fits(family.kind, s.value) {
+            return Err("type_mismatch");
+        }
+        if family.skip_zero_increments && s.value == SampleValue::Counter(0.0) {
+            return Err("zero_preinit");
+        }
+        if family.drop_immediate_repeat && self.is_repeat(sender, r.fi, labels, s.value.value()) {
+            return Err("duplicate_repeat");
+        }
+        Ok(self.fix_scale(family.events[r.ei].fix, dogstatsd))
+    }
+
+    pub fn replay_family(r: &Replay) -> &'static Family {
+        &FAMILIES[r.fi]
     }
 
     fn learn_dag(&self, dag: &str) {
@@ -210,6 +267,7 @@ impl AirflowModel {
         if let Some(dag) = s.tags.iter().find(|(k, _)| k == "dag_id").map(|(_, v)| v) {
             self.learn_dag(dag);
         }
+        let mut replay = None;
         let (fi, ei, labels) = if let Some((fi, ei)) = self.names.tagged(name) {
             let event_idx = self.counters.event_offsets[fi] + ei;
             let family = &FAMILIES[fi];
@@ -265,10 +323,14 @@ impl AirflowModel {
                     let event_idx = self.counters.event_offsets[fi] + ei;
                     self.counters.legacy_seen[event_idx].store(true, Ordering::Relaxed);
                     // A cached name was learnt from when it was first seen.
-                    if !hit {
-                        if let Some((_, dag)) = caps.iter().find(|(k, _)| *k == "dag_id") {
-                            self.learn_dag(dag);
-                        }
+                    if hit {
+                        replay = Some(Replay {
+                            fi,
+                            ei,
+                            valid_for: (version, dag_count),
+                        });
+                    } else if let Some((_, dag)) = caps.iter().find(|(k, _)| *k == "dag_id") {
+                        self.learn_dag(dag);
                     }
                     (fi, ei, caps)
                 }
@@ -281,13 +343,7 @@ impl AirflowModel {
         };
         let family = &FAMILIES[fi];
         let event = &family.events[ei];
-        let type_ok = matches!(
-            (family.kind, s.value),
-            (Kind::Counter | Kind::UpDown, SampleValue::Counter(_))
-                | (Kind::Gauge, SampleValue::Gauge { .. })
-                | (Kind::Timer(_), SampleValue::Observer { .. })
-        );
-        if !type_ok {
+        if !type_fits(family.kind, s.value) {
             return Outcome::Drop("type_mismatch");
         }
         if family.skip_zero_increments && s.value == SampleValue::Counter(0.0) {
@@ -310,6 +366,8 @@ impl AirflowModel {
             family,
             labels,
             scale: self.fix_scale(event.fix, dogstatsd),
+            // A heartbeat also feeds liveness, which a replay does not.
+            replay: replay.filter(|_| heartbeat.is_none()),
             heartbeat,
         }
     }
@@ -376,6 +434,16 @@ fn labels_from_tags<'a>(family: &Family, s: &'a Sample<'a>) -> Vec<(&'static str
         }
     }
     out
+}
+
+/// Whether a sample's value type is the family's.
+fn type_fits(kind: Kind, value: SampleValue) -> bool {
+    matches!(
+        (kind, value),
+        (Kind::Counter | Kind::UpDown, SampleValue::Counter(_))
+            | (Kind::Gauge, SampleValue::Gauge { .. })
+            | (Kind::Timer(_), SampleValue::Observer { .. })
+    )
 }
 
 #[cfg(test)]

@@ -533,6 +533,9 @@ fn udp_run_sends_from_one_socket_per_process() {
     receiver
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    // Room for the whole run, so a receiver thread that a busy machine
+    // (the other tests) does not schedule for a while loses nothing.
+    let _ = socket2::SockRef::from(&receiver).set_recv_buffer_size(4 << 20);
     let mut c = cfg(3, Mode::Plain);
     c.duration = Some(30.0);
     c.dags = 1;

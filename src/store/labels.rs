@@ -142,6 +142,11 @@ impl Labels {
         })
     }
 
+    /// The same text: the same allocation (no read), else equal text.
+    pub fn same(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+
     /// Whether these are exactly `wanted` (same names, values and order),
     /// compared against the stored text without building it.
     pub fn matches(&self, wanted: &[(&str, &str)]) -> bool {

@@ -289,6 +289,13 @@ impl SetState {
     }
 }
 
+/// A series as [`Store::series_key`] found it.
+#[derive(Clone, Debug)]
+pub struct SeriesKey {
+    labels: Labels,
+    hash: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Series {
     labels: Labels,
@@ -595,6 +602,45 @@ impl Store {
             self.families.remove(u.name);
         }
         result
+    }
+
+    /// The key of the existing series `labels` of family `name`, for
+    /// [`Store::apply_known`].
+    pub fn series_key(&self, name: &str, labels: &[(&str, &str)]) -> Option<SeriesKey> {
+        let hash = labels_hash(labels);
+        self.families
+            .get(name)?
+            .series
+            .find(hash, |s| s.hash == hash && s.labels.matches(labels))
+            .map(|s| SeriesKey {
+                labels: s.labels.clone(),
+                hash,
+            })
+    }
+
+    /// `apply` for a series known by its key: exactly `apply`'s path for an
+    /// existing series, without hashing or comparing label text (the key
+    /// shares the series' label allocation). `None` when that path does not
+    /// apply (the series expired, the family changed type): call `apply`.
+    pub fn apply_known(
+        &mut self,
+        name: &str,
+        key: &SeriesKey,
+        op: &Op<'_>,
+        ttl: Duration,
+        now: Instant,
+    ) -> Option<Result<Applied, Refusal>> {
+        let set_window = self.set_window;
+        let f = self.families.get_mut(name)?;
+        if f.kind != op.family_type() {
+            return None;
+        }
+        let series = f.series.find_mut(key.hash, |s| {
+            s.hash == key.hash && s.labels.same(&key.labels)
+        })?;
+        series.last_update = now;
+        series.ttl = ttl;
+        Some(apply_op(&mut series.value, op, now, set_window).map(|_| Applied::default()))
     }
 
     /// Creates the series of `u` (known not to exist), applying the limits.
