@@ -14,7 +14,7 @@ use crate::airflow::{AirflowModel, Kind as AirflowKind, LabelValue, Outcome as A
 use crate::escape::escape_metric_name;
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::mapping::{CacheType, MapCache, MapOutcome, Mapper, ObserverOptions, Rule};
-use crate::parser::{parse_line, split_lines, ParseOptions};
+use crate::parser::{parse_line, parse_text_line, split_lines, split_text_lines, ParseOptions};
 use crate::relay::Relay;
 use crate::sample::{Sample, SampleValue};
 use crate::series_cache::SeriesCache;
@@ -320,14 +320,28 @@ impl Ingester {
                 relay.send_lines(data);
             }
             let before = samples.len();
-            for line in split_lines(data) {
+            let opts = &self.shared.parse_options;
+            let mut count = |stats: crate::parser::LineStats| {
                 lines += 1;
-                let stats = parse_line(line, &self.shared.parse_options, &mut samples);
                 sample_count += u64::from(stats.samples) + stats.errors.len() as u64;
                 tags += u64::from(stats.tags);
                 tag_errors += u64::from(stats.tag_errors);
                 for e in stats.errors {
                     t.sample_error(e).inc();
+                }
+            };
+            // UTF-8 is checked once per datagram; only a datagram that
+            // fails is checked (and rejected) line by line.
+            match std::str::from_utf8(data) {
+                Ok(text) => {
+                    for line in split_text_lines(text) {
+                        count(parse_text_line(line, opts, &mut samples));
+                    }
+                }
+                Err(_) => {
+                    for line in split_lines(data) {
+                        count(parse_line(line, opts, &mut samples));
+                    }
                 }
             }
             if samples.len() > before {
