@@ -691,17 +691,15 @@ fn store_prepared<'a>(
                 how,
             },
         };
+        labels.clear();
+        match &p.labels {
+            PreparedLabels::Mapped(v) => labels.extend(v.iter().map(|(k, v)| (&**k, &**v))),
+            PreparedLabels::Airflow(v) => labels.extend(v.iter().map(|(k, v)| (*k, &**v))),
+            PreparedLabels::Cached(_) => {}
+        }
         let result = match &p.labels {
             PreparedLabels::Cached(i) => apply_cached(&mut store, p, op, *i, cache, now),
-            other => {
-                labels.clear();
-                match other {
-                    PreparedLabels::Mapped(v) => labels.extend(v.iter().map(|(k, v)| (&**k, &**v))),
-                    PreparedLabels::Airflow(v) => labels.extend(v.iter().map(|(k, v)| (*k, &**v))),
-                    PreparedLabels::Cached(_) => unreachable!("matched above"),
-                }
-                store.apply(&p.update(labels, op), now)
-            }
+            _ => store.apply(&p.update(labels, op), now),
         };
         match result {
             Ok(_) => {
