@@ -1224,6 +1224,47 @@ mod tests {
         }
     }
 
+    /// `apply_known` updates the series its key names and nothing else;
+    /// once the series is gone or its family changed type it declines
+    /// (the caller then applies normally), and a key still finds a series
+    /// re-created with the same labels (another allocation, same text).
+    #[test]
+    fn a_known_series_is_updated_by_its_key_until_it_is_gone() {
+        let now = Instant::now();
+        let mut store = Store::new(Duration::from_secs(60));
+        let a: &[(&str, &str)] = &[("k", "a")];
+        let b: &[(&str, &str)] = &[("k", "b")];
+        for l in [a, b] {
+            ok(store.apply(&upd("c", l, Op::CounterAdd(1.0)), now)).unwrap();
+        }
+        assert!(store.series_key("c", &[("k", "x")]).is_none());
+        assert!(store.series_key("other", a).is_none());
+        let key = store.series_key("c", a).expect("key");
+        let applied = store.apply_known("c", &key, &Op::CounterAdd(2.0), Duration::ZERO, now);
+        assert_eq!(applied.map(ok), Some(Ok(false)));
+        let want = |x: f64| {
+            vec![
+                (vec![("k".into(), "a".into())], x),
+                (vec![("k".into(), "b".into())], 1.0),
+            ]
+        };
+        assert_eq!(single(&mut store, "c", now), want(3.0));
+        // A gauge op on a counter family: declined, apply reports the conflict.
+        assert!(store
+            .apply_known("c", &key, &Op::GaugeSet(1.0), Duration::ZERO, now)
+            .is_none());
+        store.clear();
+        assert!(store
+            .apply_known("c", &key, &Op::CounterAdd(1.0), Duration::ZERO, now)
+            .is_none());
+        for l in [a, b] {
+            ok(store.apply(&upd("c", l, Op::CounterAdd(1.0)), now)).unwrap();
+        }
+        let renewed = store.apply_known("c", &key, &Op::CounterAdd(4.0), Duration::ZERO, now);
+        assert_eq!(renewed.map(ok), Some(Ok(false)));
+        assert_eq!(single(&mut store, "c", now), want(5.0));
+    }
+
     fn single(store: &mut Store, name: &str, now: Instant) -> Vec<(Vec<(String, String)>, f64)> {
         let snap = store.snapshot(now);
         let f = snap.iter().find(|f| &*f.name == name).expect("family");
