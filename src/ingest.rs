@@ -421,7 +421,7 @@ impl Ingester {
             if s.tags.is_empty() {
                 if let Some(i) = self.series.get(model, &s.name, &s.value) {
                     let e = self.series.entry(i);
-                    let family = e.family;
+                    let family = AirflowModel::replay_family(&e.replay);
                     return match model.replay(&e.replay, s, &e.labels, dogstatsd, sender) {
                         Ok(scale) => {
                             self.prepare_airflow(t, s, family, PreparedLabels::Cached(i), scale)
@@ -471,7 +471,7 @@ impl Ingester {
                     }
                     let cached = replay
                         .filter(|_| s.tags.is_empty())
-                        .and_then(|r| self.series.insert(&s.name, &s.value, family, r, &labels));
+                        .and_then(|r| self.series.insert(&s.name, &s.value, r, &labels));
                     let labels = match cached {
                         Some(i) => PreparedLabels::Cached(i),
                         None => PreparedLabels::Airflow(labels),

@@ -13,7 +13,7 @@
 
 use hashbrown::HashTable;
 
-use crate::airflow::{AirflowModel, Family, LabelValue, Replay};
+use crate::airflow::{AirflowModel, LabelValue, Replay};
 use crate::sample::SampleValue;
 use crate::store::SeriesKey;
 
@@ -32,7 +32,6 @@ pub struct Entry {
     len: u8,
     class: u8,
     pub replay: Replay,
-    pub family: &'static Family,
     /// The outcome's labels (sorted, constants included), owned.
     pub labels: Box<[(&'static str, LabelValue<'static>)]>,
     /// The store's key, once the series was applied; `None` until then and
@@ -130,7 +129,6 @@ impl SeriesCache {
         &mut self,
         name: &str,
         v: &SampleValue,
-        family: &'static Family,
         replay: Replay,
         labels: &[(&'static str, LabelValue<'_>)],
     ) -> Option<u32> {
@@ -160,7 +158,6 @@ impl SeriesCache {
             len: name.len() as u8,
             class,
             replay,
-            family,
             labels,
             series: None,
         });

@@ -168,6 +168,7 @@ impl AirflowModel {
         Ok(self.fix_scale(family.events[r.ei].fix, dogstatsd))
     }
 
+    /// The family a replayed match belongs to.
     pub fn replay_family(r: &Replay) -> &'static Family {
         &FAMILIES[r.fi]
     }
