@@ -306,6 +306,21 @@ struct Series {
     overflow: bool,
 }
 
+impl Series {
+    /// An update of an existing series: its value, its TTL, its last update.
+    fn update(
+        &mut self,
+        op: &Op<'_>,
+        ttl: Duration,
+        now: Instant,
+        set_window: Duration,
+    ) -> Result<(), Refusal> {
+        self.last_update = now;
+        self.ttl = ttl;
+        apply_op(&mut self.value, op, now, set_window)
+    }
+}
+
 #[derive(Debug)]
 struct Family {
     kind: FamilyType,
@@ -573,9 +588,7 @@ impl Store {
             Some(f) if f.kind != kind => return Err(Refusal::Conflict),
             Some(f) => {
                 if let Some(series) = f.find(u.labels) {
-                    series.last_update = now;
-                    series.ttl = u.ttl;
-                    apply_op(&mut series.value, &u.op, now, set_window)?;
+                    series.update(&u.op, u.ttl, now, set_window)?;
                     return Ok(Applied::default());
                 }
             }
@@ -606,16 +619,12 @@ impl Store {
 
     /// The key of the existing series `labels` of family `name`, for
     /// [`Store::apply_known`].
-    pub fn series_key(&self, name: &str, labels: &[(&str, &str)]) -> Option<SeriesKey> {
-        let hash = labels_hash(labels);
-        self.families
-            .get(name)?
-            .series
-            .find(hash, |s| s.hash == hash && s.labels.matches(labels))
-            .map(|s| SeriesKey {
-                labels: s.labels.clone(),
-                hash,
-            })
+    pub fn series_key(&mut self, name: &str, labels: &[(&str, &str)]) -> Option<SeriesKey> {
+        let s = self.families.get_mut(name)?.find(labels)?;
+        Some(SeriesKey {
+            labels: s.labels.clone(),
+            hash: s.hash,
+        })
     }
 
     /// `apply` for a series known by its key: exactly `apply`'s path for an
@@ -638,9 +647,11 @@ impl Store {
         let series = f.series.find_mut(key.hash, |s| {
             s.hash == key.hash && s.labels.same(&key.labels)
         })?;
-        series.last_update = now;
-        series.ttl = ttl;
-        Some(apply_op(&mut series.value, op, now, set_window).map(|_| Applied::default()))
+        Some(
+            series
+                .update(op, ttl, now, set_window)
+                .map(|_| Applied::default()),
+        )
     }
 
     /// Creates the series of `u` (known not to exist), applying the limits.
@@ -717,9 +728,7 @@ impl Store {
         };
         // Fold into the overflow series; it may exist already.
         if let Some(series) = family.find(&labels) {
-            series.last_update = now;
-            series.ttl = u.ttl;
-            let r = apply_op(&mut series.value, &u.op, now, set_window).map(|_| folded);
+            let r = series.update(&u.op, u.ttl, now, set_window).map(|_| folded);
             return (r, Some((reason, true)));
         }
         // A folded series that still needs a new slot may take one past the
@@ -732,9 +741,7 @@ impl Store {
                 *v = OVERFLOW;
             }
             if let Some(series) = family.find(&labels) {
-                series.last_update = now;
-                series.ttl = u.ttl;
-                let r = apply_op(&mut series.value, &u.op, now, set_window).map(|_| folded);
+                let r = series.update(&u.op, u.ttl, now, set_window).map(|_| folded);
                 return (r, Some((reason, true)));
             }
             if family.overflow_series >= MAX_OVERFLOW_SERIES {
