@@ -136,6 +136,17 @@ def run_case(binary, label, with_mapping, lines_udp, lines_tcp, expect, reload_c
             # SIGTERM starts the grace period (default 15 s): still scrapeable;
             # a second SIGTERM ends it; exit status 0.
             proc.send_signal(signal.SIGTERM)
+
+            def logged(text):
+                # pread: the child writes through the same file offset.
+                fd = log.fileno()
+                return text.encode() in os.pread(fd, os.fstat(fd).st_size, 0)
+
+            # Signals of one kind that arrive before the first is handled
+            # count as one (tokio), so the second waits until the first has
+            # started the grace period, as tests/shutdown.rs does.
+            check(f"[{label}] logs that SIGTERM stopped receiving",
+                  wait_for(lambda: logged("stopped receiving"), 5))
             serving = proc.poll() is None and get(base + "/metrics")[0] == 200
             check(f"[{label}] serves /metrics during the SIGTERM grace period", serving)
             proc.send_signal(signal.SIGTERM)
